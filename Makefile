@@ -1,0 +1,34 @@
+# Every target is one line: the logic lives in release/ (python -m release) and checks/ (pytest).
+# Variables come from the command line, the environment or .env: TYPE NAME STAGE DRY_RUN FORCE
+# BUILD CHECK SINCE IMAGES LOCK_TIMEOUT LOCK_ID IMAGE_REGISTRY N.
+PYTHON ?= python3
+RELEASE = $(PYTHON) -m release
+export TYPE NAME STAGE DRY_RUN FORCE BUILD CHECK SINCE IMAGES LOCK_TIMEOUT LOCK_ID IMAGE_REGISTRY N
+
+.DEFAULT_GOAL := help
+.PHONY: help bootstrap base-images new list validate tests sync-compose build build-all test test-all push \
+	build-registry package-registry publish-registry publish-registry-direct download-registry \
+	remove-publish-lock ci-pipeline bench moto-server
+
+help: ; @$(RELEASE) help
+bootstrap: ; bash scripts/bootstrap.sh
+base-images: ; bash scripts/base-images.sh
+new: ; $(RELEASE) new
+list: ; @$(RELEASE) list
+validate: ; $(PYTHON) -m pytest checks/ $(PYTEST_ARGS)
+tests: ; $(PYTHON) -m pytest -n auto tests/ checks/
+sync-compose: ; $(RELEASE) sync-compose
+build: ; $(RELEASE) build
+build-all: ; $(RELEASE) build-all
+test: ; $(RELEASE) test
+test-all: ; $(RELEASE) test-all
+push: ; $(RELEASE) push
+build-registry: ; $(RELEASE) build-registry
+package-registry: ; $(RELEASE) package-registry
+publish-registry: ; $(RELEASE) publish-registry
+publish-registry-direct: ; $(RELEASE) publish-registry-direct
+download-registry: ; $(RELEASE) download-registry
+remove-publish-lock: ; $(RELEASE) remove-publish-lock
+ci-pipeline: ; $(RELEASE) ci-pipeline
+bench: ; $(RELEASE) bench
+moto-server: ; $(PYTHON) -m moto.server -H 127.0.0.1 -p 5000

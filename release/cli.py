@@ -1,0 +1,105 @@
+"""`python -m release <command>`: one thin subcommand per make target.
+
+Every command module under `release/commands/` offers `run(settings, args) -> int`
+and may offer `add_arguments(parser)`. Modules are imported only when their
+command runs, so a slow import (boto3, docker) never delays the others.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from typing import Sequence
+
+from release import config
+from release.errors import EXIT_BAD_INPUT, HarnessError, report
+
+# command -> (module under release.commands, one-line usage shown by `make help`)
+COMMANDS: dict[str, tuple[str, str]] = {
+    "help": ("help", "make help  - list every target with its usage"),
+    "new": ("new", "make new TYPE={app|tool|service} NAME={name}  - create an extension from templates/"),
+    "list": ("list_extensions", "make list [TYPE=..] [NAME=..]  - list the extensions"),
+    "sync-compose": ("sync_compose", "make sync-compose [TYPE=.. NAME=..] [CHECK=1]  - write docker-compose.appgarden.yml (CHECK=1: fail on drift)"),
+    "base-images": ("base_images", "make base-images [FORCE=1]  - create the local base images (no registry pull)"),
+    "build": ("build", "make build TYPE=.. NAME=..  - sync-compose, then build kamiwazaai/{ext}-{svc}:{version}-dev"),
+    "build-all": ("build", "make build-all  - build every extension"),
+    "test": ("test", "make test TYPE=.. NAME=..  - start the extension, wait for health, run its tests/"),
+    "test-all": ("test", "make test-all  - test every extension"),
+    "push": ("push", "make push TYPE=.. NAME=.. [STAGE=dev|stage|prod] [BUILD=1] [DRY_RUN=1]  - push stage-tagged images"),
+    "build-registry": ("build_registry", "make build-registry [STAGE=dev|stage|prod]  - write build/registry.json and the garden tree"),
+    "package-registry": ("package_registry", "make package-registry [IMAGES=1]  - write dist/kamiwaza-registry-YYYYMMDD-HHMMSS.tar.gz"),
+    "merge": ("merge", "python -m release merge --remote R.json --local L.json [--json]  - plan a version-aware merge"),
+    "publish-registry": ("publish_registry", "make publish-registry [STAGE=..] [DRY_RUN=1] [FORCE=1]  - safe upsert to S3"),
+    "publish-registry-direct": ("publish_registry", "make publish-registry-direct [STAGE=..]  - legacy direct sync (no version checks)"),
+    "download-registry": ("download_registry", "make download-registry [STAGE=..]  - save the remote registry under build/registry-download/"),
+    "remove-publish-lock": ("remove_publish_lock", "make remove-publish-lock STAGE=.. [LOCK_ID=..]  - remove the registry lock"),
+    "ci-pipeline": ("ci_pipeline", "make ci-pipeline  - build-all, test-all, sync-compose, validate, build-registry, package-registry"),
+    "bench": ("bench", "make bench [N=200]  - time the pipeline on a synthetic monorepo"),
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m release", description="Kamiwaza extensions release harness.")
+    parser.add_argument("--root", help="monorepo root (default: $KAMIWAZA_ROOT or the current folder)")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for name, (module_name, usage) in COMMANDS.items():
+        command = sub.add_parser(name, help=usage.split("  - ")[-1], description=usage)
+        _add_common(command)
+        module = _module(module_name, required=False)
+        if module is not None and hasattr(module, "add_arguments"):
+            module.add_arguments(command)
+    return parser
+
+
+def _add_common(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--type", dest="TYPE", help="extension type (TYPE)")
+    parser.add_argument("--name", dest="NAME", help="extension name (NAME)")
+    parser.add_argument("--stage", dest="STAGE", help="dev, stage or prod (STAGE)")
+    parser.add_argument("--dry-run", dest="DRY_RUN", action="store_true", default=None, help="show, change nothing (DRY_RUN=1)")
+    parser.add_argument("--force", dest="FORCE", action="store_true", default=None, help="FORCE=1")
+    parser.add_argument("--build", dest="BUILD", action="store_true", default=None, help="BUILD=1")
+    parser.add_argument("--check", dest="CHECK", action="store_true", default=None, help="CHECK=1")
+    parser.add_argument("--since", dest="SINCE", help="only extensions changed since this git ref (SINCE)")
+
+
+_OVERRIDES = ("TYPE", "NAME", "STAGE", "DRY_RUN", "FORCE", "BUILD", "CHECK", "SINCE")
+
+
+def _module(module_name: str, required: bool = True):
+    try:
+        return importlib.import_module(f"release.commands.{module_name}")
+    except ModuleNotFoundError as error:
+        if required or error.name != f"release.commands.{module_name}":
+            raise
+        return None
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        settings = config.resolve({key: getattr(args, key, None) for key in _OVERRIDES}, root=args.root)
+        module = _module(COMMANDS[args.command][0], required=False)
+        if module is None:
+            raise HarnessError(f'the command "{args.command}" is not available in this version', fix="see `make help` for the commands that are")
+        return int(module.run(settings, args) or 0)
+    except HarnessError as error:
+        return report(error)
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        return EXIT_BAD_INPUT
+
+
+# Targets the Makefile runs without this CLI (pytest and scripts), for `make help`.
+MAKE_ONLY_TARGETS = (
+    "make bootstrap  - install and start Docker, Compose v2, docker-registry, Python deps, base images (root, idempotent)",
+    "make validate [TYPE=.. NAME=..]  - pytest checks/: every rule, one test id per extension",
+    "make tests  - the harness's own test suite (pytest -n auto tests/ checks/)",
+    "make moto-server  - run moto_server on 127.0.0.1:5000 for trying publish-registry locally",
+)
+
+
+def usage_lines() -> list[str]:
+    return [*MAKE_ONLY_TARGETS, *(usage for command, (_, usage) in COMMANDS.items() if command != "merge")]

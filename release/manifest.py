@@ -1,0 +1,144 @@
+"""`kamiwaza.json`: loading and validation against the one schema file.
+
+The schema (`schemas/kamiwaza.schema.json`, Draft 2020-12) is the single
+definition of the manifest. Two formats the schema names are backed by
+`versions.py`: `semver` and `kamiwaza-version-range`.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, Mapping
+
+from jsonschema import Draft202012Validator, FormatChecker
+from jsonschema.exceptions import ValidationError
+
+from release import versions
+from release.errors import HarnessError, Problem
+
+SCHEMA_PATH = Path(__file__).parent / "schemas" / "kamiwaza.schema.json"
+
+_formats = FormatChecker()
+_formats.checks("semver", raises=versions.VersionSyntaxError)(lambda value: not isinstance(value, str) or bool(versions.parse_version(value)))
+_formats.checks("kamiwaza-version-range", raises=versions.VersionSyntaxError)(
+    lambda value: not isinstance(value, str) or versions.parse_range(value) is not None
+)
+
+
+@dataclass(frozen=True)
+class Manifest:
+    path: Path
+    data: Mapping[str, Any]
+
+    @property
+    def name(self) -> str:
+        return self.data["name"]
+
+    @property
+    def version(self) -> str:
+        return self.data["version"]
+
+    @property
+    def kamiwaza_version(self) -> str:
+        return self.data.get("kamiwaza_version") or ""
+
+    @property
+    def env_defaults(self) -> Mapping[str, str]:
+        return self.data.get("env_defaults") or {}
+
+    @property
+    def allowed_bind_mounts(self) -> tuple[str, ...]:
+        return tuple((self.data.get("validation") or {}).get("allowed_bind_mounts") or ())
+
+
+@lru_cache(maxsize=1)
+def schema() -> Mapping[str, Any]:
+    return json.loads(SCHEMA_PATH.read_text(encoding="utf-8"))
+
+
+@lru_cache(maxsize=1)
+def _validator() -> Draft202012Validator:
+    Draft202012Validator.check_schema(schema())
+    return Draft202012Validator(schema(), format_checker=_formats)
+
+
+def read_json(path: Path) -> Any:
+    """Parse a JSON file; a syntax error names the line and column."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise HarnessError("file is missing", file=path, fix=f"create {path.name} (see templates/ for a starting point)") from None
+    except (OSError, UnicodeDecodeError) as error:
+        raise HarnessError(f"cannot read the file: {error}", file=path, fix="make it a readable UTF-8 text file") from None
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as error:
+        raise HarnessError(
+            f"is not valid JSON: {error.msg} at line {error.lineno}, column {error.colno}",
+            file=path,
+            field=f"line {error.lineno}",
+            fix="correct the JSON syntax there (a missing comma or quote, or a trailing comma, is the usual cause)",
+        ) from None
+
+
+def schema_problems(data: Any, path: Path) -> list[Problem]:
+    """Every schema violation in `data`, one Problem each, in document order."""
+    errors = sorted(_validator().iter_errors(data), key=lambda e: (list(map(str, e.absolute_path)), e.message))
+    return [_problem_for(error, path) for error in errors]
+
+
+def unknown_keys(data: Mapping[str, Any]) -> list[str]:
+    """Top-level keys the schema does not define (allowed, but worth a warning)."""
+    known = schema()["properties"]
+    return sorted(key for key in data if key not in known)
+
+
+def load(path: Path) -> Manifest:
+    """Read and validate a manifest; raise HarnessError listing every problem."""
+    data = read_json(path)
+    problems = schema_problems(data, path)
+    if problems:
+        raise HarnessError(problems=problems)
+    return Manifest(path=path, data=data)
+
+
+def _problem_for(error: ValidationError, path: Path) -> Problem:
+    location = list(error.absolute_path)
+    if error.validator == "required":
+        missing = error.message.split("'")[1] if "'" in error.message else "?"
+        location = [missing]
+        message = "required field is missing"
+    elif error.validator == "format" and error.cause is not None:
+        message = str(error.cause)
+    else:
+        message = error.message
+    return Problem(message, file=path, field=_json_path(location), fix=_fix_for(location))
+
+
+def _json_path(location: list[Any]) -> str:
+    text = "$"
+    for part in location:
+        text += f"[{part}]" if isinstance(part, int) else f".{part}"
+    return text
+
+
+def fix_for(field: str) -> str | None:
+    """The schema's advice for a top-level field."""
+    return _fix_for([field])
+
+
+def _fix_for(location: list[Any]) -> str | None:
+    node: Mapping[str, Any] = schema()
+    fix = None
+    for part in location:
+        if isinstance(part, int):
+            node = node.get("items", {})
+        elif part in node.get("properties", {}):
+            node = node["properties"][part]
+        else:
+            break
+        fix = node.get("x-fix", fix)
+    return fix

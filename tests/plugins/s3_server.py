@@ -1,0 +1,1 @@
+"""moto_server fixtures (filled in by the publish issue)."""
