@@ -1,0 +1,54 @@
+"""Fixtures for testing the harness itself on throw-away copies of the monorepo."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from release import cli
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+# Variables the Makefile exports; a test must never inherit them from the shell.
+HARNESS_VARIABLES = (
+    "TYPE", "NAME", "STAGE", "DRY_RUN", "FORCE", "BUILD", "CHECK", "SINCE", "IMAGES",
+    "LOCK_TIMEOUT", "LOCK_ID", "IMAGE_REGISTRY", "N", "KAMIWAZA_ROOT", "SOURCE_DATE_EPOCH",
+)
+
+
+@pytest.fixture(autouse=True)
+def clean_harness_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in HARNESS_VARIABLES:
+        monkeypatch.delenv(name, raising=False)
+
+
+@pytest.fixture
+def sample_repo(tmp_path: Path) -> Path:
+    """A copy of the samples and templates in a fresh monorepo root."""
+    root = tmp_path / "repo"
+    root.mkdir()
+    for folder in ("extensions", "templates"):
+        shutil.copytree(REPO_ROOT / folder, root / folder, ignore=shutil.ignore_patterns("__pycache__"))
+    return root
+
+
+@pytest.fixture
+def empty_repo(tmp_path: Path) -> Path:
+    """A monorepo with templates but no extensions."""
+    root = tmp_path / "repo"
+    (root / "extensions").mkdir(parents=True)
+    shutil.copytree(REPO_ROOT / "templates", root / "templates", ignore=shutil.ignore_patterns("__pycache__"))
+    return root
+
+
+@pytest.fixture
+def run_cli(capsys: pytest.CaptureFixture[str]):
+    """Run `python -m release ...` in-process against a root; returns (exit code, stdout, stderr)."""
+
+    def run(root: Path, *args: str) -> tuple[int, str, str]:
+        code = cli.main(["--root", str(root), *args])
+        captured = capsys.readouterr()
+        return code, captured.out, captured.err
+
+    return run
