@@ -7,9 +7,8 @@ Each function returns the problems it finds; an empty list means the rule holds.
 from __future__ import annotations
 
 import re
-from collections import defaultdict
-from pathlib import Path, PurePosixPath
-from typing import Any, Iterable, Mapping, Sequence
+from pathlib import PurePosixPath
+from typing import Any, Mapping, Sequence
 
 from release.errors import Problem
 from release.extensions import Extension
@@ -147,13 +146,3 @@ def shared_value_problems(
     return [Problem(f'{what} "{mine}" is also used by {", ".join(others)}', file=extension.manifest_path, field=field, fix=fix)]
 
 
-def group_by_value(values: Mapping[Extension, str | None]) -> dict[str, list[Extension]]:
-    groups: dict[str, list[Extension]] = defaultdict(list)
-    for extension, value in values.items():
-        if value is not None:
-            groups[value].append(extension)
-    return dict(groups)
-
-
-def unknown_key_warnings(path: Path, keys: Iterable[str]) -> list[str]:
-    return [f"{path}: unknown key {key!r} is kept but not validated; check its spelling" for key in keys]

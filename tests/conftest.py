@@ -52,3 +52,25 @@ def run_cli(capsys: pytest.CaptureFixture[str]):
         return code, captured.out, captured.err
 
     return run
+
+
+@pytest.fixture
+def run_checks():
+    """Run `pytest checks/` (what `make validate` runs) against another monorepo root."""
+    import os
+    import subprocess
+    import sys
+
+    def run(root: Path, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+        environment = {k: v for k, v in os.environ.items() if k not in HARNESS_VARIABLES and not k.startswith("PYTEST_")}
+        environment.update(env or {}, KAMIWAZA_ROOT=str(root))
+        return subprocess.run(
+            [sys.executable, "-m", "pytest", "checks/", "-q", "-p", "no:cacheprovider", "-p", "no:randomly", *args],
+            cwd=REPO_ROOT,
+            env=environment,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+
+    return run

@@ -1,0 +1,95 @@
+"""`make validate` (pytest checks/) end to end on throw-away monorepos."""
+
+import json
+import shutil
+
+import pytest
+
+KAIZEN = "extensions/apps/kaizen/kamiwaza.json"
+TOOL = "extensions/tools/tool-text-utils"
+
+
+def edit_manifest(root, relative, **changes):
+    path = root / relative
+    data = json.loads(path.read_text())
+    data.update(changes)
+    path.write_text(json.dumps(data, indent=2))
+
+
+def test_samples_pass(sample_repo, run_checks):
+    result = run_checks(sample_repo)
+    assert result.returncode == 0, result.stdout
+    assert "app/kaizen" not in result.stdout  # nothing failed, so no id is printed in a summary
+    assert " passed" in result.stdout
+
+
+def test_each_check_has_one_id_per_extension(sample_repo, run_checks):
+    result = run_checks(sample_repo, "--collect-only")
+    ids = [line for line in result.stdout.splitlines() if "::" in line]
+    for rule in ("test_schema", "test_naming", "test_preview_image", "test_env_defaults", "test_compose_file"):
+        assert {i.split("[", 1)[1].rstrip("]") for i in ids if f"::{rule}[" in i} == {"app/kaizen", "service/service-kv", "tool/tool-text-utils"}
+
+
+def break_json(root):
+    (root / KAIZEN).write_text('{"name": "kaizen", "version": "1.0.1",,}')
+
+
+def bad_version(root):
+    edit_manifest(root, KAIZEN, version="1.0")
+
+
+def bad_range(root):
+    edit_manifest(root, KAIZEN, kamiwaza_version="=>0.9.0")
+
+
+def tool_without_prefix(root):
+    shutil.move(root / TOOL, root / "extensions/tools/text-utils")
+    edit_manifest(root, "extensions/tools/text-utils/kamiwaza.json", name="text-utils")
+
+
+def missing_preview(root):
+    (root / "extensions/apps/kaizen/assets/kaizen.svg").unlink()
+
+
+def reserved_env(root):
+    edit_manifest(root, KAIZEN, env_defaults={"KAMIWAZA_API_URL": "http://x"})
+
+
+def duplicate_name(root):
+    shutil.copytree(root / "extensions/apps/kaizen", root / "extensions/services/kaizen")
+
+
+@pytest.mark.parametrize(
+    ("breakage", "failing_id", "says"),
+    [
+        (break_json, "app/kaizen", "line 1"),
+        (bad_version, "app/kaizen", "[$.version]"),
+        (bad_range, "app/kaizen", "[$.kamiwaza_version]"),
+        (tool_without_prefix, "tool/text-utils", "must start with tool- or mcp-"),
+        (missing_preview, "app/kaizen", "[$.preview_image]"),
+        (reserved_env, "app/kaizen", "[$.env_defaults.KAMIWAZA_API_URL]"),
+        (duplicate_name, "app/kaizen", 'extension name "kaizen" is also used by service/kaizen'),
+    ],
+    ids=lambda value: getattr(value, "__name__", None) if callable(value) else None,
+)
+def test_validate_fails_naming_extension_and_field(sample_repo, run_checks, breakage, failing_id, says):
+    breakage(sample_repo)
+    result = run_checks(sample_repo)
+    assert result.returncode == 1, result.stdout
+    failed = [line for line in result.stdout.splitlines() if line.startswith("FAILED")]
+    assert any(f"[{failing_id}]" in line for line in failed), result.stdout
+    assert says in result.stdout
+    assert "Traceback" not in result.stdout
+
+
+def test_validate_narrows_to_one_extension(sample_repo, run_checks):
+    bad_version(sample_repo)
+    result = run_checks(sample_repo, env={"TYPE": "tool", "NAME": "tool-text-utils"})
+    assert result.returncode == 0, result.stdout
+    assert "kaizen" not in result.stdout
+
+
+def test_unknown_name_is_a_usage_error_listing_valid_ones(sample_repo, run_checks):
+    result = run_checks(sample_repo, env={"TYPE": "app", "NAME": "nope"})
+    assert result.returncode == 4
+    assert "app/kaizen" in result.stderr and "Traceback" not in result.stderr
