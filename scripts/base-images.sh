@@ -7,6 +7,8 @@
 #
 # Idempotent: an image that is already present is skipped. FORCE=1 rebuilds.
 #
+# Usage: base-images.sh [--check]   (--check: exit 0 iff all images are present, build nothing)
+#
 # Environment:
 #   FORCE=1             rebuild images even when present
 #   DEBIAN_MIRROR=URL   Debian mirror (default: detected from /etc/apt, else deb.debian.org)
@@ -36,7 +38,6 @@ image_size() { $DOCKER image inspect -f '{{.Size}}' "$1" | awk '{printf "%.1f MB
 # First http(s) URI of a Debian archive (path ending in /debian) in the host's apt config.
 detect_mirror() {
   local kind="$1" # debian | debian-security
-  # shellcheck disable=SC2046
   cat /etc/apt/sources.list /etc/apt/sources.list.d/*.list /etc/apt/sources.list.d/*.sources 2>/dev/null \
     | grep -E '^[[:space:]]*(URIs:|deb[[:space:]])' \
     | grep -oE 'https?://[^[:space:]]+' \
@@ -51,9 +52,18 @@ SECURITY_MIRROR="${DEBIAN_SECURITY_MIRROR:-$(detect_mirror debian-security)}"
 
 OCI_LABELS=(
   "org.opencontainers.image.vendor=kamiwaza-extensions"
-  "org.opencontainers.image.source=file://${ROOT}/images/base"
+  "org.opencontainers.image.source=kamiwaza-extensions/images/base"
   "org.opencontainers.image.base.name=debian:${SUITE}"
 )
+
+# After a rebuild (FORCE=1), drop the previous image if nothing else uses it.
+drop_old() {
+  local old="$1" img="$2"
+  [ -n "$old" ] || return 0
+  [ "$old" = "$($DOCKER image inspect -f '{{.Id}}' "$img" 2>/dev/null)" ] && return 0
+  $DOCKER image rm "$old" >/dev/null 2>&1 || true
+}
+image_id() { $DOCKER image inspect -f '{{.Id}}' "$1" 2>/dev/null || true; }
 
 build_python() {
   local img="$PYTHON_IMAGE"
@@ -64,7 +74,9 @@ build_python() {
   command -v debootstrap >/dev/null || die "debootstrap not installed (run scripts/bootstrap.sh)"
   local t0=$SECONDS
   local include="python3,ca-certificates"
-  local tarball="$CACHE_DIR/${SUITE}-minbase-$(echo "$include" | tr ',' '+')-$(dpkg --print-architecture).tgz"
+  local arch tarball
+  arch="$(dpkg --print-architecture)"
+  tarball="$CACHE_DIR/${SUITE}-minbase-${include//,/+}-${arch}.tgz"
   mkdir -p "$CACHE_DIR"
 
   local rootfs
@@ -152,7 +164,8 @@ EOF
   rm -f "$rootfs/etc/hostname" "$rootfs/etc/resolv.conf" "$rootfs/etc/hosts"
 
   # --- import ------------------------------------------------------------------------
-  local created changes=()
+  local created changes=() old_id
+  old_id="$(image_id "$img")"
   created="$(date -u +%Y-%m-%dT%H:%M:%SZ)"
   changes+=(--change 'ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin')
   changes+=(--change 'ENV LANG=C.UTF-8')
@@ -170,6 +183,7 @@ EOF
     | $DOCKER import "${changes[@]}" --message "debootstrap ${SUITE} minbase python3" - "$img" >/dev/null
   rm -rf "$rootfs"
   trap - EXIT
+  drop_old "$old_id" "$img"
   log "built $img ($(image_size "$img")) in $((SECONDS - t0))s"
 }
 
@@ -185,17 +199,27 @@ build_redis() {
   local args=(--build-arg "BASE_IMAGE=$PYTHON_IMAGE" --label "org.opencontainers.image.created=$(date -u +%Y-%m-%dT%H:%M:%SZ)")
   local l
   for l in "${OCI_LABELS[@]}"; do args+=(--label "$l"); done
-  args+=(--label "org.opencontainers.image.source=file://${ROOT}/images/base/redis")
+  args+=(--label "org.opencontainers.image.source=kamiwaza-extensions/images/base/redis")
+  args+=(--label "org.opencontainers.image.title=redis")
+  args+=(--label "org.opencontainers.image.version=7-${SUITE}")
+  args+=(--label "org.opencontainers.image.description=Debian ${SUITE} redis-server on ${PYTHON_IMAGE} (local stand-in for redis:7-${SUITE})")
   log "building $img from $ctx"
-  local buildlog
+  local buildlog old_id
+  old_id="$(image_id "$img")"
   buildlog="$(mktemp /var/tmp/kamiwaza-redis-build.XXXXXX.log)"
   if ! $DOCKER build --pull=false --force-rm "${args[@]}" -t "$img" "$ctx" >"$buildlog" 2>&1; then
     tail -n 40 "$buildlog" >&2
     die "docker build of $img failed (log: $buildlog)"
   fi
   rm -f "$buildlog"
+  drop_old "$old_id" "$img"
   log "built $img ($(image_size "$img")) in $((SECONDS - t0))s"
 }
+
+if [ "${1:-}" = --check ]; then
+  have_image "$PYTHON_IMAGE" && have_image "$REDIS_IMAGE"
+  exit
+fi
 
 $DOCKER info >/dev/null 2>&1 || die "docker engine not reachable (run scripts/bootstrap.sh)"
 build_python

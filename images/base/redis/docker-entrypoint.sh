@@ -14,8 +14,12 @@ fi
 if [ "$1" = redis-server ]; then
     shift
     case "${1:-}" in
-        ""|-*) set -- redis-server --protected-mode no --bind 0.0.0.0 "$@" ;;
-        *)     set -- redis-server "$@" ;;  # config file first: it decides
+        ""|-*)
+            case " $* " in
+                *" --protected-mode "*) set -- redis-server "$@" ;;  # explicit: keep as is
+                *) set -- redis-server --protected-mode no --bind 0.0.0.0 "$@" ;;
+            esac ;;
+        *) set -- redis-server "$@" ;;  # config file first: it decides
     esac
     if [ "$(id -u)" = 0 ]; then
         find . \! -user redis -exec chown redis '{}' + 2>/dev/null || true
