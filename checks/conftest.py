@@ -1,6 +1,7 @@
 """Parametrize every check over the selected extensions: one test id per `<type>/<name>`.
 
-TYPE and NAME (the Makefile exports them) narrow the run to one extension;
+TYPE and NAME (the Makefile exports them) narrow the run to one extension, SINCE
+to the extensions changed since a git ref;
 KAMIWAZA_ROOT points the checks at another monorepo (default: the current folder).
 """
 
@@ -9,29 +10,35 @@ from __future__ import annotations
 import pytest
 
 from release import config as harness_config
-from release import extensions, monorepo
+from release import extensions, monorepo, selection
 from release.errors import HarnessError
-
-
-def _selected(repo: monorepo.Monorepo, settings: harness_config.Settings) -> list[extensions.Extension]:
-    return extensions.select(repo.extensions, settings.extension_type, settings.extension_name)
 
 
 def pytest_configure(config: pytest.Config) -> None:
     try:
         settings = harness_config.resolve()
         repo = monorepo.load(settings.root)
-        selected = _selected(repo, settings)
+        chosen = selection.select(settings)
     except HarnessError as error:
         raise pytest.UsageError(error.render()) from None
     config.stash[_REPO] = repo
-    config.stash[_SELECTED] = selected
+    config.stash[_SELECTED] = list(chosen.extensions)
+    config.stash[_REASONS] = chosen.reasons
     config.stash[_SETTINGS] = settings
 
 
 _REPO = pytest.StashKey[monorepo.Monorepo]()
-_SELECTED = pytest.StashKey[list]()
+_SELECTED = pytest.StashKey[list[extensions.Extension]]()
 _SETTINGS = pytest.StashKey[harness_config.Settings]()
+_REASONS = pytest.StashKey[tuple]()
+
+
+def pytest_report_header(config: pytest.Config) -> list[str]:
+    settings = config.stash[_SETTINGS]
+    lines = [f"monorepo: {settings.root} ({len(config.stash[_SELECTED])} extensions selected)"]
+    if settings.since:
+        lines += [f"  {line}" for line in selection.describe(selection.Selection((), config.stash[_REASONS])).splitlines()]
+    return lines
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
