@@ -15,7 +15,7 @@ bootstrap: ; bash scripts/bootstrap.sh
 base-images: ; bash scripts/base-images.sh
 new: ; $(RELEASE) new
 list: ; @$(RELEASE) list
-validate: ; $(PYTHON) -m pytest checks/ $(PYTEST_ARGS)
+validate: ; $(PYTHON) -m pytest checks/ --junitxml=build/reports/validate.xml $(PYTEST_ARGS)
 tests: ; $(PYTHON) -m pytest -n auto tests/ checks/
 sync-compose: ; $(RELEASE) sync-compose
 build: ; $(RELEASE) build

@@ -11,6 +11,7 @@ import pytest
 
 from release import config as harness_config
 from release import extensions, monorepo, selection
+from release import report as reports
 from release.errors import HarnessError
 
 
@@ -55,3 +56,30 @@ def repo(pytestconfig: pytest.Config) -> monorepo.Monorepo:
 @pytest.fixture(scope="session")
 def settings(pytestconfig: pytest.Config) -> harness_config.Settings:
     return pytestconfig.stash[_SETTINGS]
+
+
+
+# Per-extension results for build/reports/validate.json and the closing table.
+REPORT_FILE = "build/reports/validate.json"
+_RESULTS: list[reports.Result] = []
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    parsed = reports.parse_check_id(report.nodeid)
+    if parsed is None or not report.nodeid.startswith("checks/"):
+        return
+    if report.when == "call" or (report.when == "setup" and not report.passed):
+        outcome = reports.SKIPPED if report.skipped else (reports.PASSED if report.passed else reports.FAILED)
+        message = "" if report.passed else str(report.longrepr if not report.skipped else report.longrepr[-1])
+        _RESULTS.append(reports.Result(parsed[0], parsed[1], outcome, message))
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Config) -> None:
+    if not _RESULTS or hasattr(config, "workerinput"):
+        return
+    summary = reports.summarize(_RESULTS)
+    path = config.stash[_SETTINGS].root / REPORT_FILE
+    reports.write_json(path, summary)
+    terminalreporter.section("extensions")
+    terminalreporter.write_line(reports.summary_table(summary))
+    terminalreporter.write_line(f"JSON summary: {path}")

@@ -93,3 +93,16 @@ def test_unknown_name_is_a_usage_error_listing_valid_ones(sample_repo, run_check
     result = run_checks(sample_repo, env={"TYPE": "app", "NAME": "nope"})
     assert result.returncode == 4
     assert "app/kaizen" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_validate_writes_a_json_summary_and_a_table(sample_repo, run_checks):
+    bad_version(sample_repo)
+    result = run_checks(sample_repo, "--junitxml", str(sample_repo / "build/reports/validate.xml"))
+    summary = json.loads((sample_repo / "build/reports/validate.json").read_text())
+    kaizen = summary["extensions"]["app/kaizen"]
+    assert kaizen["result"] == "failed"
+    failed = {c["check"]: c["message"] for c in kaizen["checks"] if c["outcome"] == "failed"}
+    assert "test_manifest::test_schema" in failed and "$.version" in failed["test_manifest::test_schema"]
+    assert summary["extensions"]["tool/tool-text-utils"]["result"] == "passed"
+    assert "app/kaizen            FAILED" in result.stdout
+    assert (sample_repo / "build/reports/validate.xml").read_text().count("<testcase") >= 27

@@ -1,0 +1,78 @@
+"""Machine-readable and one-screen reports of per-extension results.
+
+Results are (extension id, check, outcome, message) rows; from them come a
+JSON summary (build/reports/*.json) and an extension x result table for people.
+JUnit XML comes from pytest's own --junitxml.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Iterable
+
+from release.log import table
+
+PASSED, FAILED, SKIPPED = "passed", "failed", "skipped"
+
+
+@dataclass(frozen=True)
+class Result:
+    extension: str
+    check: str
+    outcome: str  # passed | failed | skipped
+    message: str = ""
+
+
+def parse_check_id(nodeid: str) -> tuple[str, str] | None:
+    """`checks/test_x.py::test_rule[app/name]` -> ("app/name", "test_x::test_rule")."""
+    path, _, rest = nodeid.partition("::")
+    name, bracket, param = rest.partition("[")
+    if not bracket or "/" not in param:
+        return None
+    module = Path(path).stem
+    return param.rstrip("]"), f"{module}::{name}"
+
+
+def summarize(results: Iterable[Result]) -> dict:
+    by_extension: dict[str, list[Result]] = defaultdict(list)
+    for result in results:
+        by_extension[result.extension].append(result)
+    extensions = {
+        extension: {
+            "result": _overall(rows),
+            "checks": [asdict(r) | {"extension": None} for r in sorted(rows, key=lambda r: r.check)],
+        }
+        for extension, rows in sorted(by_extension.items())
+    }
+    for entry in extensions.values():
+        for check in entry["checks"]:
+            del check["extension"]
+    totals = defaultdict(int)
+    for entry in extensions.values():
+        totals[entry["result"]] += 1
+    return {"extensions": extensions, "totals": dict(sorted(totals.items()))}
+
+
+def _overall(rows: list[Result]) -> str:
+    outcomes = {r.outcome for r in rows}
+    if FAILED in outcomes:
+        return FAILED
+    return PASSED if PASSED in outcomes else SKIPPED
+
+
+def summary_table(summary: dict) -> str:
+    rows = []
+    for extension, entry in summary["extensions"].items():
+        checks = entry["checks"]
+        failed = [c["check"].split("::")[-1] for c in checks if c["outcome"] == FAILED]
+        counts = f"{sum(c['outcome'] == PASSED for c in checks)}/{len(checks)}"
+        rows.append((extension, entry["result"].upper(), counts, ", ".join(failed)))
+    return table(("extension", "result", "passed", "failed checks"), rows)
+
+
+def write_json(path: Path, summary: dict) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(summary, indent=2, sort_keys=True) + "\n", encoding="utf-8")
