@@ -21,9 +21,10 @@ from release.errors import HarnessError, Problem
 
 SCHEMA_PATH = Path(__file__).parent / "schemas" / "kamiwaza.schema.json"
 
-_formats = FormatChecker()
-_formats.checks("semver", raises=versions.VersionSyntaxError)(lambda value: not isinstance(value, str) or bool(versions.parse_version(value)))
-_formats.checks("kamiwaza-version-range", raises=versions.VersionSyntaxError)(
+FORMAT_CHECKER = FormatChecker()
+"""The formats the manifest schema names; any schema that embeds it validates with this."""
+FORMAT_CHECKER.checks("semver", raises=versions.VersionSyntaxError)(lambda value: not isinstance(value, str) or bool(versions.parse_version(value)))
+FORMAT_CHECKER.checks("kamiwaza-version-range", raises=versions.VersionSyntaxError)(
     lambda value: not isinstance(value, str) or versions.parse_range(value) is not None
 )
 
@@ -62,7 +63,7 @@ def schema() -> Mapping[str, Any]:
 @lru_cache(maxsize=1)
 def _validator() -> Draft202012Validator:
     Draft202012Validator.check_schema(schema())
-    return Draft202012Validator(schema(), format_checker=_formats)
+    return Draft202012Validator(schema(), format_checker=FORMAT_CHECKER)
 
 
 def read_json(path: Path) -> Any:
