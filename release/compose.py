@@ -1,18 +1,101 @@
-"""Compose documents: loading, structure, and the App Garden rules.
+"""Compose documents: loading, structure, the App Garden transform and the App Garden rules.
 
 Pure functions over parsed documents; `load_compose` is the only file I/O.
+
+Scalars are read the way Compose v2 reads them (YAML 1.2 core schema), not the
+YAML 1.1 way of `yaml.safe_load`: an unquoted port `2222:22` is a string, not
+the base-60 number 133342, and `on`/`yes` in an environment value stay strings.
+Generated text is quoted so that YAML 1.1 and 1.2 readers agree on every value.
 """
 
 from __future__ import annotations
 
+import copy
+import posixpath
+import re
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Mapping
+from typing import TYPE_CHECKING, Any, Callable, Iterator, Mapping, Sequence
 
 import yaml
 
+from release import images
 from release.errors import HarnessError, Problem
 
+if TYPE_CHECKING:
+    from release.manifest import Manifest
+
 DEFAULT_DOCKERFILE = "Dockerfile"
+
+# ---------------------------------------------------------------------------
+# Reading and writing YAML
+# ---------------------------------------------------------------------------
+
+_STR, _INT, _FLOAT, _BOOL = ("tag:yaml.org,2002:" + t for t in ("str", "int", "float", "bool"))
+_YAML11_ONLY = {_INT, _FLOAT, _BOOL, "tag:yaml.org,2002:timestamp", "tag:yaml.org,2002:value"}
+_CORE_BOOL = re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$")
+# Sexagesimal forms left out on purpose (see the module docstring); a leading 0
+# stays octal because Compose (Go's ParseInt with base 0) reads it so too.
+_CORE_INT = re.compile(r"^(?:[-+]?0b[0-1_]+|[-+]?0o[0-7]+|[-+]?0[0-7_]+|[-+]?(?:0|[1-9][0-9_]*)|[-+]?0x[0-9a-fA-F_]+)$")
+_CORE_FLOAT = re.compile(
+    r"^(?:[-+]?[0-9][0-9_]*\.[0-9_]*(?:[eE][-+]?[0-9]+)?|[-+]?[0-9][0-9_]*[eE][-+]?[0-9]+"
+    r"|[-+]?\.[0-9][0-9_]*(?:[eE][-+]?[0-9]+)?|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN))$"
+)
+_DIGITS = list("-+0123456789")
+
+
+class ComposeLoader(yaml.SafeLoader):
+    """safe_load with YAML 1.2 core scalars; anchors and `<<` merge keys still expand."""
+
+
+ComposeLoader.yaml_implicit_resolvers = {
+    first: [(tag, regexp) for tag, regexp in resolvers if tag not in _YAML11_ONLY]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+ComposeLoader.add_implicit_resolver(_BOOL, _CORE_BOOL, list("tTfF"))
+ComposeLoader.add_implicit_resolver(_INT, _CORE_INT, _DIGITS)
+ComposeLoader.add_implicit_resolver(_FLOAT, _CORE_FLOAT, [*_DIGITS, "."])
+
+
+class _Dumper(yaml.SafeDumper):
+    """Block style, nested lists indented, never an anchor (shared objects are written out)."""
+
+    def ignore_aliases(self, data: Any) -> bool:
+        return True
+
+    def increase_indent(self, flow: bool = False, indentless: bool = False) -> None:
+        return super().increase_indent(flow, False)
+
+
+# The dumper quotes a string when *either* YAML 1.1 or 1.2 would read it as
+# something else, so PyYAML-based readers and Compose see the same value.
+_Dumper.yaml_implicit_resolvers = {first: list(resolvers) for first, resolvers in yaml.SafeDumper.yaml_implicit_resolvers.items()}
+_Dumper.add_implicit_resolver(_INT, _CORE_INT, _DIGITS)
+_Dumper.add_implicit_resolver(_FLOAT, _CORE_FLOAT, [*_DIGITS, "."])
+
+
+def _represent_str(dumper: yaml.SafeDumper, value: str) -> yaml.ScalarNode:
+    # Multi-line strings (`sh -c` scripts) as literal blocks; PyYAML falls back
+    # to quoting by itself when a block cannot hold the text exactly.
+    return dumper.represent_scalar(_STR, value, style="|" if "\n" in value else None)
+
+
+def _represent_none(dumper: yaml.SafeDumper, value: None) -> yaml.ScalarNode:
+    return dumper.represent_scalar("tag:yaml.org,2002:null", "")  # `redis-data:` rather than `redis-data: null`
+
+
+_Dumper.add_representer(str, _represent_str)
+_Dumper.add_representer(type(None), _represent_none)
+
+
+def parse_yaml(text: str) -> Any:
+    """Parse compose YAML text (raises yaml.YAMLError)."""
+    return yaml.load(text, Loader=ComposeLoader)  # noqa: S506 - ComposeLoader is a SafeLoader
+
+
+def dump_yaml(document: Any) -> str:
+    """Deterministic block YAML: key order kept, no anchors, no line folding."""
+    return yaml.dump(document, Dumper=_Dumper, sort_keys=False, default_flow_style=False, allow_unicode=True, width=1 << 16, indent=2)
 
 
 def load_compose(path: Path) -> dict[str, Any]:
@@ -24,7 +107,7 @@ def load_compose(path: Path) -> dict[str, Any]:
     except (OSError, UnicodeDecodeError) as error:
         raise HarnessError(f"cannot read the file: {error}", file=path, fix="make it a readable UTF-8 text file") from None
     try:
-        document = yaml.safe_load(text)
+        document = parse_yaml(text)
     except yaml.YAMLError as error:
         mark = getattr(error, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
@@ -101,3 +184,602 @@ def dockerfile_problems(document: Mapping[str, Any], compose_path: Path) -> list
         if not dockerfile.is_file():
             problems.append(Problem(f"no {dockerfile_of(service)} in build context \"{context}\"", file=compose_path, field=field, fix=f"add {Path(context) / dockerfile_of(service)}"))
     return problems
+
+
+# ---------------------------------------------------------------------------
+# Compose syntax helpers: interpolation, short port and volume syntax
+# ---------------------------------------------------------------------------
+
+_VARIABLE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_WITH_DEFAULT = re.compile(r"([A-Za-z_][A-Za-z0-9_]*):?-(.*)", re.DOTALL)
+_WINDOWS_PATH = re.compile(r"^[A-Za-z]:[\\/]")
+
+
+def resolve_defaults(text: str) -> str | None:
+    """`text` with every `${VAR:-default}` / `${VAR-default}` replaced by its default.
+
+    None when a variable has no default (`$VAR`, `${VAR}`, `${VAR:?err}`,
+    `${VAR:+alt}`): its value depends on the host, so nothing can be decided.
+    """
+    out: list[str] = []
+    i = 0
+    while i < len(text):
+        if text[i] != "$":
+            out.append(text[i])
+            i += 1
+            continue
+        following = text[i + 1 : i + 2]
+        if following == "$":  # `$$` is a literal dollar
+            out.append("$")
+            i += 2
+        elif following == "{":
+            end = _closing_brace(text, i + 1)
+            match = _WITH_DEFAULT.fullmatch(text[i + 2 : end]) if end is not None else None
+            default = resolve_defaults(match.group(2)) if match else None
+            if default is None:
+                return None
+            out.append(default)
+            i = end + 1  # type: ignore[operator]  # end is set when match is
+        elif _VARIABLE.match(text, i + 1):
+            return None
+        else:
+            out.append("$")
+            i += 1
+    return "".join(out)
+
+
+def _closing_brace(text: str, opening: int) -> int | None:
+    depth = 0
+    for index in range(opening, len(text)):
+        if text[index] == "{":
+            depth += 1
+        elif text[index] == "}":
+            depth -= 1
+            if depth == 0:
+                return index
+    return None
+
+
+def split_colons(text: str) -> list[str]:
+    """Split short syntax on ':' outside `${...}` and `[ipv6]`."""
+    parts: list[str] = []
+    current: list[str] = []
+    depth = 0
+    in_brackets = False
+    i = 0
+    while i < len(text):
+        char = text[i]
+        if char == "$" and text[i + 1 : i + 2] == "{":
+            depth += 1
+            current.append("${")
+            i += 2
+            continue
+        if char == "}" and depth:
+            depth -= 1
+        elif char == "[" and not depth:
+            in_brackets = True
+        elif char == "]" and not depth:
+            in_brackets = False
+        elif char == ":" and not depth and not in_brackets:
+            parts.append("".join(current))
+            current = []
+            i += 1
+            continue
+        current.append(char)
+        i += 1
+    parts.append("".join(current))
+    return parts
+
+
+def is_host_path(source: str) -> bool:
+    """Whether a volume source names a host path (a bind mount) rather than a named volume."""
+    resolved = resolve_defaults(source)
+    if resolved is None:
+        return True  # `$PWD/data`, `${DATA_DIR}`: a host-dependent path
+    return resolved.startswith(("/", ".", "~")) or bool(_WINDOWS_PATH.match(resolved))
+
+
+@dataclass(frozen=True)
+class Mount:
+    """One entry of a service's `volumes`, short or long syntax."""
+
+    source: str | None  # as written; None for an anonymous volume or an unreadable entry
+    bind: bool
+
+
+def mount_of(entry: Any) -> Mount:
+    if isinstance(entry, str):
+        parts = split_colons(entry)
+        if len(parts) == 1:
+            return Mount(None, False)  # `- /data`: an anonymous volume
+        return Mount(parts[0], is_host_path(parts[0]))
+    if isinstance(entry, Mapping):
+        source = entry.get("source")
+        source = source if isinstance(source, str) else None
+        return Mount(source, entry.get("type") == "bind")
+    return Mount(None, False)
+
+
+def is_host_port(entry: Any) -> bool:
+    """Whether a `ports` entry publishes on a chosen host port or address."""
+    if isinstance(entry, str):
+        return len(split_colons(entry)) > 1
+    if isinstance(entry, Mapping):
+        return "published" in entry or "host_ip" in entry
+    return False
+
+
+# ---------------------------------------------------------------------------
+# Resource limit defaults by kind (data)
+# ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ResourceKind:
+    name: str
+    names: tuple[str, ...]  # image or service name parts that mark this kind
+    cpus: str
+    memory: str
+
+
+RESOURCE_KINDS: tuple[ResourceKind, ...] = (
+    ResourceKind("database", ("postgres", "postgresql", "pgvector", "postgis", "timescaledb", "mysql", "mariadb", "mongo", "mongodb"), "0.5", "512M"),
+    ResourceKind("cache", ("redis", "memcached", "valkey", "keydb"), "0.25", "256M"),
+    ResourceKind("frontend", ("frontend", "nginx", "web", "ui"), "0.5", "512M"),
+)
+DEFAULT_KIND = ResourceKind("default", (), "1.0", "1G")
+
+
+def _name_parts(name: str) -> set[str]:
+    return {part for part in re.split(r"[^a-z0-9]+", name.lower()) if part}
+
+
+def resource_kind(service_name: str, image: str | None) -> ResourceKind:
+    """Kind from the image of someone else (its last path part), then from the service name.
+
+    A project image is named after the extension (`kamiwazaai/redis-browser-api`),
+    which says nothing about the service's kind, so only the service name counts.
+    """
+    candidates = []
+    if isinstance(image, str) and not images.is_project_image(image):
+        candidates.append(images.split_ref(image)[0].rsplit("/", 1)[-1])
+    candidates.append(service_name)
+    for candidate in candidates:
+        parts = _name_parts(candidate)
+        for kind in RESOURCE_KINDS:
+            if parts & set(kind.names):
+                return kind
+    return DEFAULT_KIND
+
+
+# ---------------------------------------------------------------------------
+# The App Garden transform (pure)
+# ---------------------------------------------------------------------------
+
+HOST_GATEWAY = "host.docker.internal"
+HOST_GATEWAY_ENTRY = f"{HOST_GATEWAY}:host-gateway"
+# Top-level network settings that only make sense on one particular host.
+HOST_NETWORK_KEYS = ("external", "name", "driver_opts", "ipam")
+HOST_NETWORK_DRIVERS = ("host", "none", "macvlan", "ipvlan")
+# Per-service addresses that only make sense with the `ipam` subnets removed above.
+HOST_SERVICE_NETWORK_KEYS = ("ipv4_address", "ipv6_address", "link_local_ips")
+_REPOSITORY_PART = re.compile(r"^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*$")
+
+
+def appgarden_tag(version: str, stage: str | None = None) -> str:
+    """The tag of project images in an App Garden file: the plain version (the prod tag form)."""
+    return images.stage_tag(version, stage or "prod")
+
+
+def to_appgarden(
+    document: Mapping[str, Any],
+    manifest: Manifest,
+    *,
+    path: Path | str | None = None,
+    stage: str | None = None,
+) -> dict[str, Any]:
+    """The App Garden form of a compose document (a new object; the input is not changed).
+
+    From the manifest it takes name, version and validation.allowed_bind_mounts;
+    `path` names the source file in errors; `stage` None writes the plain version.
+    Raises HarnessError naming file, service and key for input that cannot be converted.
+    """
+    problems = structural_problems(document, Path(path or "docker-compose.yml"))
+    if problems:
+        raise HarnessError(problems=problems)
+    context = _Context(manifest.name, manifest.version, tuple(manifest.allowed_bind_mounts), stage, path)
+    result: dict[str, Any] = {}
+    for key, value in document.items():
+        if key == "services":
+            result[key] = {name: _service(context, str(name), service) for name, service in value.items()}
+        elif key == "volumes" and isinstance(value, Mapping):
+            result[key] = {name: _top_level_volume(context, volume) for name, volume in value.items()}
+        elif key == "networks" and isinstance(value, Mapping):
+            result[key] = {name: _top_level_network(network) for name, network in value.items()}
+        else:
+            result[key] = copy.deepcopy(value)
+    return result
+
+
+@dataclass(frozen=True)
+class _Context:
+    name: str
+    version: str
+    allowed_bind_mounts: tuple[str, ...]
+    stage: str | None
+    path: Path | str | None
+
+    def error(self, message: str, field: str, fix: str) -> HarnessError:
+        return HarnessError(message, file=self.path, field=field, fix=fix)
+
+
+def _service(context: _Context, name: str, service: Mapping[str, Any]) -> dict[str, Any]:
+    field = f"services.{name}"
+    out: dict[str, Any] = {}
+    for key, value in service.items():
+        if key == "build":
+            if "image" not in service:  # the built image takes build's place in the file
+                out["image"] = _generated_image(context, name)
+        elif key == "image":
+            out[key] = _image(context, value, f"{field}.image")
+        elif key == "container_name":
+            continue  # a fixed name collides when App Garden runs the extension twice
+        elif key == "pull_policy" and value == "build":
+            continue  # there is nothing left to build
+        elif key == "ports":
+            out[key] = _ports(context, value, f"{field}.ports")
+        elif key == "volumes":
+            kept = _volumes(context, value, f"{field}.volumes")
+            if kept:
+                out[key] = kept
+        elif key == "networks" and isinstance(value, Mapping):
+            out[key] = {net: _service_network(attachment) for net, attachment in value.items()}
+        else:
+            out[key] = copy.deepcopy(value)
+    _ensure_host_gateway(context, out, f"{field}.extra_hosts")
+    _ensure_limits(context, name, out, f"{field}.deploy")
+    return out
+
+
+def _generated_image(context: _Context, service_name: str) -> str:
+    reference = images.image_ref(context.name, service_name, context.version, context.stage)
+    if not _REPOSITORY_PART.match(f"{context.name}-{service_name}"):
+        raise context.error(
+            f'service name "{service_name}" cannot name the image {reference}',
+            f"services.{service_name}",
+            "use a lowercase service name (a-z, 0-9, '-', '_', '.'), or give the service an `image:`",
+        )
+    return reference
+
+
+def _image(context: _Context, value: Any, field: str) -> Any:
+    if not isinstance(value, str) or not value:
+        raise context.error("image is not a non-empty string", field, "write `image: name:tag`")
+    if not images.is_project_image(value):
+        return value  # other people's images are kept byte for byte
+    resolved = resolve_defaults(value)  # `kamiwazaai/x:${TAG:-1.0}`: only the name matters
+    if resolved is None:
+        raise context.error(f'image "{value}" uses a variable without a default', field, "write the image name out; its tag comes from kamiwaza.json")
+    return images.with_tag(resolved, appgarden_tag(context.version, context.stage))
+
+
+def _ports(context: _Context, value: Any, field: str) -> list[Any]:
+    if not isinstance(value, list):
+        raise context.error("ports is not a list", field, 'write ports as a list, e.g. `ports: ["8000"]`')
+    kept: list[Any] = []
+    for index, entry in enumerate(value):
+        port = _container_port(context, entry, f"{field}[{index}]")
+        if port not in kept:  # `127.0.0.1:80:80` and `[::1]:80:80` collapse to one entry
+            kept.append(port)
+    return kept
+
+
+def _container_port(context: _Context, entry: Any, field: str) -> Any:
+    if isinstance(entry, bool) or not isinstance(entry, (int, str, Mapping)):
+        raise context.error("port entry is neither a number, a string nor a mapping", field, 'use "8000", "8080:8000" or {target: 8000}')
+    if isinstance(entry, int):
+        return entry  # `- 8000` is already container-only
+    if isinstance(entry, str):
+        return _resolved_port(context, split_colons(entry)[-1], field)
+    kept = {key: copy.deepcopy(value) for key, value in entry.items() if key not in ("published", "host_ip")}
+    if "target" not in kept:
+        raise context.error("long-syntax port has no target", field, "add `target:` (the container port)")
+    if isinstance(kept["target"], str):
+        kept["target"] = _resolved_port(context, kept["target"], f"{field}.target")
+    return kept
+
+
+def _resolved_port(context: _Context, text: str, field: str) -> str:
+    resolved = resolve_defaults(text)
+    if resolved is None or not resolved.strip():
+        raise context.error(
+            f'container port "{text}" depends on a variable without a default',
+            field,
+            'give it a default, e.g. "${PORT:-8000}", or write the number',
+        )
+    return resolved
+
+
+def _volumes(context: _Context, value: Any, field: str) -> list[Any]:
+    if not isinstance(value, list):
+        raise context.error("volumes is not a list", field, "write service volumes as a list, e.g. `- data:/data`")
+    kept = []
+    for index, entry in enumerate(value):
+        if not isinstance(entry, (str, Mapping)):
+            raise context.error("volume entry is neither a string nor a mapping", f"{field}[{index}]", "use `name:/path` or {type: volume, source: name, target: /path}")
+        mount = mount_of(entry)
+        if mount.bind and mount.source not in context.allowed_bind_mounts:
+            continue  # host paths do not exist where App Garden runs the extension
+        kept.append(copy.deepcopy(entry))
+    return kept
+
+
+def _driver_opts_point_at_host(volume: Mapping[str, Any]) -> str | None:
+    """The host path a top-level volume's driver_opts bind, if any."""
+    options = volume.get("driver_opts")
+    if not isinstance(options, Mapping):
+        return None
+    device = options.get("device")
+    if isinstance(device, str) and is_host_path(device):
+        return device
+    if "bind" in str(options.get("o", "")).split(","):
+        return str(device)
+    return None
+
+
+def _top_level_volume(context: _Context, volume: Any) -> Any:
+    if not isinstance(volume, Mapping):
+        return copy.deepcopy(volume)
+    host_path = _driver_opts_point_at_host(volume)
+    if host_path is None or host_path in context.allowed_bind_mounts:
+        return copy.deepcopy(volume)
+    kept = {key: copy.deepcopy(value) for key, value in volume.items() if key != "driver_opts"}
+    return kept or None
+
+
+def _top_level_network(network: Any) -> Any:
+    if not isinstance(network, Mapping):
+        return copy.deepcopy(network)
+    kept = {
+        key: copy.deepcopy(value)
+        for key, value in network.items()
+        if key not in HOST_NETWORK_KEYS and not (key == "driver" and value in HOST_NETWORK_DRIVERS)
+    }
+    return kept or None
+
+
+def _service_network(attachment: Any) -> Any:
+    if not isinstance(attachment, Mapping):
+        return copy.deepcopy(attachment)
+    kept = {key: copy.deepcopy(value) for key, value in attachment.items() if key not in HOST_SERVICE_NETWORK_KEYS}
+    return kept or None
+
+
+def extra_host_names(extra_hosts: Any) -> list[str]:
+    """Host names in `extra_hosts` (list of `host:ip` / `host=ip`, or a mapping)."""
+    if isinstance(extra_hosts, Mapping):
+        return [str(host) for host in extra_hosts]
+    if isinstance(extra_hosts, list):
+        return [re.split(r"[:=]", str(entry), maxsplit=1)[0].strip() for entry in extra_hosts]
+    return []
+
+
+def _ensure_host_gateway(context: _Context, service: dict[str, Any], field: str) -> None:
+    """Let every service reach Kamiwaza on the host through host.docker.internal."""
+    extra_hosts = service.get("extra_hosts")
+    if extra_hosts is None:
+        service["extra_hosts"] = [HOST_GATEWAY_ENTRY]
+    elif HOST_GATEWAY in extra_host_names(extra_hosts):
+        return  # an explicit entry is the author's choice
+    elif isinstance(extra_hosts, list):
+        extra_hosts.append(HOST_GATEWAY_ENTRY)
+    elif isinstance(extra_hosts, dict):
+        extra_hosts[HOST_GATEWAY] = "host-gateway"
+    else:
+        raise context.error("extra_hosts is neither a list nor a mapping", field, 'use a list such as ["host.docker.internal:host-gateway"]')
+
+
+def _ensure_limits(context: _Context, name: str, service: dict[str, Any], field: str) -> None:
+    """Add deploy.resources.limits by kind unless the service has limits already."""
+    if service.get("deploy") is None:
+        service["deploy"] = {}
+    deploy = service["deploy"]
+    if not isinstance(deploy, dict):
+        raise context.error("deploy is not a mapping", field, "write deploy as a mapping")
+    if deploy.get("resources") is None:
+        deploy["resources"] = {}
+    resources = deploy["resources"]
+    if not isinstance(resources, dict):
+        raise context.error("deploy.resources is not a mapping", f"{field}.resources", "write resources as a mapping")
+    if resources.get("limits"):
+        return
+    kind = resource_kind(name, service.get("image"))
+    # Compose refuses service-level cpus/mem_limit that differ from deploy limits, so reuse them.
+    resources["limits"] = {
+        "cpus": str(service.get("cpus", kind.cpus)),
+        "memory": str(service.get("mem_limit", kind.memory)),
+    }
+
+
+def render(document: Mapping[str, Any], manifest: Manifest, sources: Sequence[str] = ("docker-compose.yml", "kamiwaza.json")) -> str:
+    """The file text: a header saying how the file is made, then the document."""
+    header = (
+        "# GENERATED FILE - do not edit by hand.\n"
+        f"# Made by `make sync-compose` from {' and '.join(sources)} ({manifest.name} {manifest.version}).\n"
+        "# Change those files and run `make sync-compose`; `make sync-compose CHECK=1` fails while this file is stale.\n"
+    )
+    return header + dump_yaml(dict(document))
+
+
+# ---------------------------------------------------------------------------
+# App Garden rules (pure): what every docker-compose.appgarden.yml must satisfy
+# ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class AppGardenFile:
+    """A parsed App Garden file with what the rules compare it against."""
+
+    document: Mapping[str, Any]
+    path: Path
+    version: str
+    allowed_bind_mounts: tuple[str, ...] = ()
+
+    def services(self) -> Iterator[tuple[str, Mapping[str, Any]]]:
+        for name, service in services(self.document).items():
+            if isinstance(service, Mapping):
+                yield str(name), service
+
+    def problem(self, message: str, field: str | None, fix: str) -> Problem:
+        return Problem(message, file=self.path, field=field, fix=fix)
+
+
+_RESYNC = "run `make sync-compose`"
+DOCKER_SOCKETS = ("/var/run/docker.sock", "/run/docker.sock")
+FORBIDDEN_CAPABILITIES = ("ALL", "SYS_ADMIN")
+
+
+def host_port_problems(garden: AppGardenFile) -> list[Problem]:
+    return [
+        garden.problem(f"port {entry!r} is published on the host", f"services.{name}.ports[{index}]", f"keep only the container port; {_RESYNC}")
+        for name, service in garden.services()
+        for index, entry in enumerate(service.get("ports") or [])
+        if is_host_port(entry)
+    ]
+
+
+def bind_mount_problems(garden: AppGardenFile) -> list[Problem]:
+    fix = f"use a named volume, or list the source under validation.allowed_bind_mounts in kamiwaza.json; {_RESYNC}"
+    problems = [
+        garden.problem(f"bind mount of host path {mount.source!r}", f"services.{name}.volumes[{index}]", fix)
+        for name, service in garden.services()
+        for index, entry in enumerate(_list(service.get("volumes")))
+        for mount in [mount_of(entry)]
+        if mount.bind and mount.source not in garden.allowed_bind_mounts
+    ]
+    for name, volume in (garden.document.get("volumes") or {}).items():
+        host_path = _driver_opts_point_at_host(volume) if isinstance(volume, Mapping) else None
+        if host_path is not None and host_path not in garden.allowed_bind_mounts:
+            problems.append(garden.problem(f"volume driver_opts bind host path {host_path!r}", f"volumes.{name}.driver_opts", fix))
+    return problems
+
+
+def build_problems(garden: AppGardenFile) -> list[Problem]:
+    return [
+        garden.problem("service still has build (App Garden pulls images, it builds nothing)", f"services.{name}.build", _RESYNC)
+        for name, service in garden.services()
+        if "build" in service
+    ]
+
+
+def privilege_problems(garden: AppGardenFile) -> list[Problem]:
+    """Settings that hand the host to a container; never exempt."""
+    problems = []
+    for name, service in garden.services():
+        field = f"services.{name}"
+        if service.get("privileged") is True:
+            problems.append(garden.problem("privileged: true", f"{field}.privileged", "remove it from docker-compose.yml; App Garden runs extensions unprivileged"))
+        for key in ("network_mode", "pid"):
+            if service.get(key) == "host":
+                problems.append(garden.problem(f"{key}: host", f"{field}.{key}", f"remove {key} from docker-compose.yml; App Garden extensions use their own namespaces"))
+        for index, entry in enumerate(_list(service.get("volumes"))):
+            source = mount_of(entry).source
+            resolved = resolve_defaults(source) if source else None
+            # normpath keeps a leading `//` (POSIX allows it), so collapse slashes first
+            if resolved and posixpath.normpath(re.sub(r"/+", "/", resolved)) in DOCKER_SOCKETS:
+                problems.append(garden.problem("mounts the Docker socket", f"{field}.volumes[{index}]", "remove the mount; an extension may not control the host's Docker"))
+        for index, capability in enumerate(_list(service.get("cap_add"))):
+            if str(capability).upper().removeprefix("CAP_") in FORBIDDEN_CAPABILITIES:
+                problems.append(garden.problem(f"cap_add {capability}", f"{field}.cap_add[{index}]", "add only the narrow capabilities the service needs"))
+    return problems
+
+
+def resource_limit_problems(garden: AppGardenFile) -> list[Problem]:
+    problems = []
+    for name, service in garden.services():
+        deploy = service.get("deploy")
+        resources = deploy.get("resources") if isinstance(deploy, Mapping) else None
+        limits = resources.get("limits") if isinstance(resources, Mapping) else None
+        if not isinstance(limits, Mapping) or not limits:
+            problems.append(garden.problem("no deploy.resources.limits", f"services.{name}.deploy.resources.limits", _RESYNC))
+    return problems
+
+
+def _strings(value: Any) -> Iterator[str]:
+    if isinstance(value, str):
+        yield value
+    elif isinstance(value, Mapping):
+        for key, item in value.items():
+            yield str(key)
+            yield from _strings(item)
+    elif isinstance(value, list):
+        for item in value:
+            yield from _strings(item)
+
+
+def host_gateway_problems(garden: AppGardenFile) -> list[Problem]:
+    problems = []
+    for name, service in garden.services():
+        uses = any(HOST_GATEWAY in text for key, value in service.items() if key != "extra_hosts" for text in _strings(value))
+        if uses and HOST_GATEWAY not in extra_host_names(service.get("extra_hosts")):
+            problems.append(garden.problem(f"uses {HOST_GATEWAY} without an extra_hosts entry for it", f"services.{name}.extra_hosts", f'add "{HOST_GATEWAY_ENTRY}" or {_RESYNC}'))
+    return problems
+
+
+def image_tag_problems(garden: AppGardenFile) -> list[Problem]:
+    problems = []
+    for name, service in garden.services():
+        field = f"services.{name}.image"
+        image = service.get("image")
+        if not isinstance(image, str) or not image:
+            problems.append(garden.problem("service has no image", field, _RESYNC))
+            continue
+        resolved = resolve_defaults(image)
+        if resolved is None:
+            problems.append(garden.problem(f'image "{image}" uses a variable without a default', field, "write the image reference out in full"))
+            continue
+        pinned = "@" in resolved
+        tag = images.split_ref(resolved)[1]
+        if tag is None and not pinned:
+            problems.append(garden.problem(f'image "{image}" has no tag', field, "pin a version tag (name:1.2.3) in docker-compose.yml"))
+        elif tag == images.LOCAL_ONLY_TAG:
+            problems.append(garden.problem(f'image "{image}" uses the :{images.LOCAL_ONLY_TAG} tag', field, "pin a version tag (name:1.2.3) in docker-compose.yml"))
+    return problems
+
+
+def project_version_problems(garden: AppGardenFile) -> list[Problem]:
+    expected = appgarden_tag(garden.version)
+    return [
+        garden.problem(f'image "{image}" is not tagged with the kamiwaza.json version {expected}', f"services.{name}.image", _RESYNC)
+        for name, service in garden.services()
+        for image in [service.get("image")]
+        if isinstance(image, str) and images.is_project_image(image) and images.split_ref(image)[1] != expected
+    ]
+
+
+def _list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else []
+
+
+@dataclass(frozen=True)
+class Rule:
+    id: str
+    summary: str
+    check: Callable[[AppGardenFile], list[Problem]]
+
+
+APPGARDEN_RULES: tuple[Rule, ...] = (
+    Rule("no-host-ports", "ports are container-only", host_port_problems),
+    Rule("no-bind-mounts", "no host paths mounted (except validation.allowed_bind_mounts)", bind_mount_problems),
+    Rule("no-build", "no build sections", build_problems),
+    Rule("no-host-privileges", "no privileged, host network/pid, Docker socket, or ALL/SYS_ADMIN capabilities", privilege_problems),
+    Rule("resource-limits", "deploy.resources.limits on every service", resource_limit_problems),
+    Rule("host-gateway", "services using host.docker.internal map it in extra_hosts", host_gateway_problems),
+    Rule("tagged-images", "every image has a tag other than latest", image_tag_problems),
+    Rule("project-image-version", "kamiwazaai/* images carry the kamiwaza.json version", project_version_problems),
+)
+
+
+def appgarden_problems(garden: AppGardenFile) -> list[Problem]:
+    """Every App Garden rule at once (the checks run them one by one)."""
+    return [problem for rule in APPGARDEN_RULES for problem in rule.check(garden)]

@@ -1,0 +1,151 @@
+"""`make sync-compose`: the file edge around the pure transform in `compose.py`.
+
+Reads each extension's docker-compose.yml and kamiwaza.json, writes
+docker-compose.appgarden.yml beside them, or (check mode) reports drift with a
+unified diff. One extension's bad input never stops the others.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+import tempfile
+from dataclasses import dataclass
+from enum import StrEnum
+from pathlib import Path
+from typing import Iterable
+
+from release import compose, manifest
+from release.errors import HarnessError, Problem, render_problems
+from release.extensions import APPGARDEN_COMPOSE, COMPOSE, MANIFEST, Extension
+
+FIX_STALE = "run `make sync-compose` and commit docker-compose.appgarden.yml"
+
+
+class Status(StrEnum):
+    WRITTEN = "written"  # created or updated
+    UNCHANGED = "unchanged"  # already what the sources give
+    STALE = "stale"  # check mode: missing or different
+    ERROR = "error"  # bad input; nothing was written
+
+
+@dataclass(frozen=True)
+class SyncResult:
+    extension: Extension
+    status: Status
+    diff: str = ""  # unified diff, current file -> generated text (stale only)
+    problems: tuple[Problem, ...] = ()
+
+    @property
+    def path(self) -> Path:
+        return self.extension.appgarden_path
+
+    @property
+    def ok(self) -> bool:
+        return self.status in (Status.WRITTEN, Status.UNCHANGED)
+
+    def render(self) -> str:
+        """Problems, then the diff: what a person needs to see for this extension."""
+        parts = [render_problems(self.problems)] if self.problems else []
+        if self.diff:
+            parts.append(self.diff.rstrip("\n"))
+        return "\n".join(parts)
+
+
+def render_appgarden(extension: Extension, *, stage: str | None = None) -> str:
+    """The exact text `make sync-compose` writes for an extension; HarnessError on bad input.
+
+    `stage` None gives the plain version tags of the committed file; the registry
+    may ask for a stage's tags (`1.0.0-dev`) without touching the file.
+    """
+    document = compose.load_compose(extension.compose_path)
+    parsed = manifest.load(extension.manifest_path)
+    garden = compose.to_appgarden(document, parsed, path=extension.compose_path, stage=stage)
+    return compose.render(garden, parsed, sources=(COMPOSE, MANIFEST))
+
+
+def sync(extensions: Iterable[Extension], *, check: bool) -> list[SyncResult]:
+    """Write (or, with check, compare) every extension's App Garden file; one result each."""
+    return [sync_one(extension, check=check) for extension in extensions]
+
+
+def sync_one(extension: Extension, *, check: bool) -> SyncResult:
+    try:
+        expected = render_appgarden(extension)
+    except HarnessError as error:
+        return SyncResult(extension, Status.ERROR, problems=error.problems)
+    current = _read(extension.appgarden_path)
+    if current == expected:
+        return SyncResult(extension, Status.UNCHANGED)
+    if check:
+        what = "is missing" if current is None else "is stale: it differs from what `make sync-compose` generates"
+        problem = Problem(what, file=extension.appgarden_path, fix=FIX_STALE)
+        return SyncResult(extension, Status.STALE, diff=unified_diff(extension, current, expected), problems=(problem,))
+    try:
+        _write_atomically(extension.appgarden_path, expected)
+    except OSError as error:
+        problem = Problem(f"cannot write the file: {error.strerror}", file=extension.appgarden_path, fix="make the extension folder writable")
+        return SyncResult(extension, Status.ERROR, problems=(problem,))
+    return SyncResult(extension, Status.WRITTEN)
+
+
+def check(extension: Extension) -> SyncResult:
+    """Drift check for one extension (what `make validate` runs)."""
+    return sync_one(extension, check=True)
+
+
+def unified_diff(extension: Extension, current: str | None, expected: str) -> str:
+    label = _display(extension.appgarden_path)
+    lines = difflib.unified_diff(
+        (current or "").splitlines(keepends=True),
+        expected.splitlines(keepends=True),
+        fromfile=f"{label} (on disk)" if current is not None else "/dev/null",
+        tofile=f"{label} (generated)",
+    )
+    return "".join(line if line.endswith("\n") else line + "\n" for line in lines)
+
+
+def presence_problems(extension: Extension) -> list[Problem]:
+    """Apps must ship an App Garden file; so must anything with a docker-compose.yml."""
+    path = extension.appgarden_path
+    if path.is_file() or (extension.type != "app" and not extension.compose_path.is_file()):
+        return []
+    return [Problem(f"{APPGARDEN_COMPOSE} is missing", file=path, fix=FIX_STALE)]
+
+
+def load_appgarden(extension: Extension) -> compose.AppGardenFile | None:
+    """The committed App Garden file ready for the rules; None when there is none."""
+    if not extension.appgarden_path.is_file():
+        return None
+    document = compose.load_compose(extension.appgarden_path)
+    parsed = manifest.load(extension.manifest_path)
+    return compose.AppGardenFile(document, extension.appgarden_path, parsed.version, parsed.allowed_bind_mounts)
+
+
+def _read(path: Path) -> str | None:
+    try:
+        return path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return None
+    except (OSError, UnicodeDecodeError):
+        return None  # treated as missing: it gets rewritten (or reported stale)
+
+
+def _write_atomically(path: Path, text: str) -> None:
+    """Write beside the target, then rename: a reader never sees half a file."""
+    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(handle, "w", encoding="utf-8", newline="\n") as stream:
+            stream.write(text)
+        os.chmod(temporary, 0o644)
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+
+
+def _display(path: Path) -> str:
+    try:
+        return str(path.resolve().relative_to(Path.cwd().resolve()))
+    except (ValueError, OSError):
+        return str(path)
