@@ -41,6 +41,7 @@ def config_problems(compose_file: Path) -> list[Problem]:
     runner = command()
     if runner is None:
         return []
+    compose_file = compose_file.resolve()  # the command runs inside the file's folder
     env = {**os.environ, "COMPOSE_PROJECT_NAME": "kamiwaza-validate"}
     result = subprocess.run(
         [*runner, "-f", str(compose_file), "config", "-q"],
