@@ -40,11 +40,8 @@ leaves the previous registry as it was.
 
 from __future__ import annotations
 
-import copy
-import importlib
 import json
 import os
-import re
 import shutil
 import tempfile
 from collections import defaultdict
@@ -52,14 +49,14 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from functools import lru_cache
 from pathlib import Path, PurePosixPath
-from typing import Any, Callable, Iterable, Mapping, Sequence
+from typing import Any, Iterable, Mapping, Sequence
 
 import yaml
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import ValidationError
 from referencing import Registry, Resource
 
-from release import compose, images, manifest, rules, versions
+from release import compose, images, manifest, rules, sync, versions
 from release import extensions as discovery
 from release.errors import HarnessError, Problem
 from release.extensions import Extension
@@ -78,7 +75,6 @@ _SCHEMAS = Path(__file__).parent / "schemas"
 ENTRY_SCHEMA_PATH = _SCHEMAS / "registry-entry.schema.json"
 REGISTRY_SCHEMA_PATH = _SCHEMAS / "registry.schema.json"
 _STAGING_PREFIX = ".registry-staging-"
-_SYNC_FIX = "run `make sync-compose` and commit docker-compose.appgarden.yml"
 
 
 # --------------------------------------------------------------------------- paths, JSON, time
@@ -257,61 +253,12 @@ def compose_images(document: Any) -> list[str]:
     return [s["image"] for s in compose.services(document).values() if isinstance(s, Mapping) and isinstance(s.get("image"), str)]
 
 
-_IMAGE_LINE = re.compile(r"""^(?P<head>\s*image:[ \t]*)(?P<q>["']?)(?P<ref>[^\s"'#]+)(?P=q)(?P<tail>[ \t]*(?:\#.*)?)$""")
-
-
-def stage_compose(text: str, version: str, stage: str) -> str:
-    """The appgarden text with every kamiwazaai/* service image tagged for `stage`.
-
-    Lines are rewritten in place, so comments and layout survive; if the result
-    does not parse to exactly the retagged document (an image in flow style, or
-    inside a block string), the document is dumped from the retagged model instead.
-    """
-    tag = images.stage_tag(version, stage)
-    expected = _retagged(yaml.safe_load(text), tag)
-    lines = []
-    for line in text.splitlines(keepends=True):
-        body = line.rstrip("\r\n")
-        match = _IMAGE_LINE.match(body)
-        if match and images.is_project_image(match["ref"]):
-            ref = images.with_tag(match["ref"], tag)
-            body = f'{match["head"]}{match["q"]}{ref}{match["q"]}{match["tail"]}'
-        lines.append(body + line[len(line.rstrip("\r\n")) :])
-    rewritten = "".join(lines)
-    if yaml.safe_load(rewritten) == expected:
-        return rewritten
-    return yaml.safe_dump(expected, sort_keys=False, default_flow_style=False, allow_unicode=True)
-
-
-def _retagged(document: Any, tag: str) -> Any:
-    result = copy.deepcopy(document)
-    for service in compose.services(result).values():
-        if isinstance(service, dict) and isinstance(service.get("image"), str) and images.is_project_image(service["image"]):
-            service["image"] = images.with_tag(service["image"], tag)
-    return result
-
-
-def appgarden_problems(extension: Extension, document: Any, version: str) -> list[Problem]:
-    """Services the appgarden file must give an image, and project tags that lag the manifest."""
-    path = extension.appgarden_path
-    # The tag App Garden files carry (no stage suffix), from the one image rule.
-    plain = images.split_ref(images.image_ref(extension.name, "service", version))[1]
-    problems = []
-    for name, service in compose.services(document).items():
-        ref = service.get("image") if isinstance(service, Mapping) else None
-        if not isinstance(ref, str):
-            problems.append(Problem("service has no image", file=path, field=f"services.{name}.image", fix=_SYNC_FIX))
-        elif images.is_project_image(ref) and images.split_ref(ref)[1] != plain:
-            problems.append(Problem(f'image "{ref}" does not carry the manifest version {version} (the file is out of date)', file=path, field=f"services.{name}.image", fix=_SYNC_FIX))
-    return problems
-
-
-def make_entry(extension: Extension, data: Mapping[str, Any], appgarden_text: str, stage: str) -> dict[str, Any]:
-    """One registry entry from a validated manifest and its appgarden text."""
+def make_entry(extension: Extension, data: Mapping[str, Any], staged_compose: str, stage: str) -> dict[str, Any]:
+    """One registry entry from a validated manifest and its App Garden text tagged for `stage`."""
     entry = dict(data)
     entry.setdefault("template_type", extension.type)
     version = entry["version"]
-    entry["compose_yml"] = stage_compose(appgarden_text, version, stage)
+    entry["compose_yml"] = staged_compose
     needed = set(compose_images(yaml.safe_load(entry["compose_yml"])))
     if isinstance(entry.get("image"), str):
         if images.is_project_image(entry["image"]):
@@ -407,10 +354,9 @@ def _collect(root: Path, stage: str, env: Mapping[str, str]) -> list[_Source]:
     problems: list[Problem] = []
     sources: list[_Source] = []
     prefixes = rules.preview_prefixes(env)
-    renderer = _renderer()
     for extension in discovery.discover(root):
         try:
-            sources.append(_source(extension, stage, prefixes, renderer))
+            sources.append(_source(extension, stage, prefixes))
         except HarnessError as error:
             problems += error.problems
     if problems:
@@ -418,41 +364,17 @@ def _collect(root: Path, stage: str, env: Mapping[str, str]) -> list[_Source]:
     return sources
 
 
-def _source(extension: Extension, stage: str, prefixes: Sequence[str], renderer: Callable[[Extension], str] | None) -> _Source:
+def _source(extension: Extension, stage: str, prefixes: Sequence[str]) -> _Source:
     data = manifest.load(extension.manifest_path).data
     problems = rules.naming_problems(extension, data) + rules.preview_image_problems(extension, data, prefixes)
     if problems:
         raise HarnessError(problems=problems)
-    text = read_appgarden(extension, data["version"], renderer)
-    entry = make_entry(extension, data, text, stage)
+    drift = sync.check(extension)  # the committed file must be what sync-compose generates
+    if not drift.ok:
+        raise HarnessError(problems=drift.problems)
+    entry = make_entry(extension, data, sync.render_appgarden(extension, stage=stage), stage)
     key = rules.preview_image_key(data)
     return _Source(extension, entry, extension.path / data["preview_image"] if key else None)
-
-
-def read_appgarden(extension: Extension, version: str, renderer: Callable[[Extension], str] | None = None) -> str:
-    """The committed appgarden text; an error when missing, malformed or out of date."""
-    path = extension.appgarden_path
-    if not path.is_file():
-        raise HarnessError("file is missing", file=path, fix=_SYNC_FIX)
-    document = compose.load_compose(path)
-    text = path.read_text(encoding="utf-8")
-    problems = appgarden_problems(extension, document, version)
-    if problems:
-        raise HarnessError(problems=problems)
-    if renderer is not None and renderer(extension) != text:
-        raise HarnessError("is out of date with docker-compose.yml and kamiwaza.json", file=path, fix=_SYNC_FIX)
-    return text
-
-
-def _renderer() -> Callable[[Extension], str] | None:
-    """`release.sync.render_appgarden` once the sync-compose module exists."""
-    try:
-        sync = importlib.import_module("release.sync")
-    except ModuleNotFoundError as error:
-        if error.name == "release.sync":
-            return None
-        raise
-    return getattr(sync, "render_appgarden", None)
 
 
 def _write(build_dir: Path, document: Mapping[str, Any], sources: Sequence[_Source]) -> None:

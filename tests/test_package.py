@@ -17,9 +17,14 @@ from release import docker as engine
 from release import package, registry
 from release.errors import HarnessError
 from tests.plugins.infra import unavailable
-from tests.test_registry import EPOCH, build, edit_manifest, repo, write_appgarden  # noqa: F401 - `repo` is a fixture
+from tests.test_registry import EPOCH, build, edit_manifest, write_appgarden
 
 ENV = {"SOURCE_DATE_EPOCH": EPOCH}
+
+
+@pytest.fixture
+def repo(sample_repo: Path) -> Path:
+    return sample_repo
 NAME = "kamiwaza-registry-20231114-221320.tar.gz"
 GARDEN = "kamiwaza-extension-registry/garden/v2"
 FILES = [
@@ -90,8 +95,10 @@ def test_registry_older_than_the_tree_is_rebuilt(repo):
     build(repo, "stage")
     assert not package.registry_is_stale(repo, repo / "build")
     registry_file = repo / "build" / "registry.json"
-    old = registry_file.stat().st_mtime_ns - 10_000_000_000
-    os.utime(registry_file, ns=(old, old))
+    built = registry_file.stat().st_mtime_ns - 10_000_000_000
+    os.utime(registry_file, ns=(built, built))  # built 10 s ago ...
+    edited = built + 1_000_000_000
+    os.utime(repo / "extensions/apps/kaizen/README.md", ns=(edited, edited))  # ... and edited after that
     assert package.registry_is_stale(repo, repo / "build")
     result = package.package_registry(repo, env=ENV)
     assert result.rebuilt and result.stage == "stage"  # the stage it was built for is kept

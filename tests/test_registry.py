@@ -4,14 +4,12 @@ from __future__ import annotations
 
 import json
 import shutil
-import sys
-import types
 from pathlib import Path
 
 import pytest
 import yaml
 
-from release import extensions, images, manifest, registry
+from release import extensions, images, registry, sync
 from release.errors import HarnessError
 
 EPOCH = "1700000000"  # 2023-11-14T22:13:20Z
@@ -21,28 +19,15 @@ TAGS = {"dev": "1.0.1-dev", "stage": "1.0.1-stage", "prod": "1.0.1"}
 # --------------------------------------------------------------------------- fixtures (also used by test_package.py)
 
 
-def minimal_appgarden(extension: extensions.Extension) -> str:
-    """An App Garden file as sync-compose writes it: every service with an image, plain version tags."""
-    version = manifest.load(extension.manifest_path).version
-    document = yaml.safe_load(extension.compose_path.read_text(encoding="utf-8"))
-    services = {
-        name: {"image": service.get("image") or images.image_ref(extension.name, name, version)}
-        for name, service in document["services"].items()
-    }
-    return "# App Garden compose (test fixture)\n" + yaml.safe_dump({"services": services}, sort_keys=False)
-
-
 def write_appgarden(root: Path) -> None:
-    """Give every extension its appgarden file: release.sync's when it exists, else a minimal one."""
-    renderer = registry._renderer()
-    for extension in extensions.discover(root):
-        extension.appgarden_path.write_text(renderer(extension) if renderer else minimal_appgarden(extension), encoding="utf-8")
+    """Re-sync every extension's App Garden file (after a test edits a manifest)."""
+    results = sync.sync(extensions.discover(root), check=False)
+    assert all(result.ok for result in results), [result.render() for result in results]
 
 
 @pytest.fixture
 def repo(sample_repo: Path) -> Path:
-    """The samples with their appgarden files, ready for build-registry."""
-    write_appgarden(sample_repo)
+    """The samples (with their committed App Garden files), ready for build-registry."""
     return sample_repo
 
 
@@ -87,38 +72,6 @@ def test_entries_carry_the_exact_stage_tags(repo, stage):
     for entry in result.entries:
         assert registry.entry_problems(entry, stage=stage) == []
     assert result.document["stage"] == stage
-
-
-def test_stage_compose_keeps_the_text_and_leaves_external_images_alone():
-    text = (
-        "# keep me\n"
-        "services:\n"
-        "  api:\n"
-        '    image: "kamiwazaai/x-api:2.0.0"  # the api\n'
-        "  db:\n"
-        "    image: postgres:16\n"
-        "  mirror:\n"
-        "    image: ghcr.io/kamiwazaai/x-mirror:2.0.0\n"
-        "  local:\n"
-        "    image: localhost:5000/kamiwazaai/x-local:2.0.0\n"
-    )
-    staged = registry.stage_compose(text, "2.0.0", "stage")
-    assert staged == text.replace('"kamiwazaai/x-api:2.0.0"', '"kamiwazaai/x-api:2.0.0-stage"')
-    assert registry.stage_compose(text, "2.0.0", "prod") == text
-
-
-def test_stage_compose_handles_flow_style_and_block_strings():
-    text = (
-        "services:\n"
-        "  api: {image: 'kamiwazaai/x-api:1.0.0', ports: ['8000']}\n"
-        "  job:\n"
-        "    image: busybox:1\n"
-        "    command: |\n"
-        "      image: kamiwazaai/not-a-service:1.0.0\n"
-    )
-    staged = yaml.safe_load(registry.stage_compose(text, "1.0.0", "dev"))
-    assert staged["services"]["api"]["image"] == "kamiwazaai/x-api:1.0.0-dev"
-    assert staged["services"]["job"]["command"] == "image: kamiwazaai/not-a-service:1.0.0\n"
 
 
 def test_build_metadata_uses_the_one_tag_rule(repo):
@@ -338,7 +291,7 @@ def test_missing_appgarden_file_points_to_sync_compose(repo, run_cli):
     (repo / "extensions/services/service-kv/docker-compose.appgarden.yml").unlink()
     code, _, err = run_cli(repo, "build-registry")
     assert code == 2
-    assert "docker-compose.appgarden.yml: file is missing" in err and "make sync-compose" in err
+    assert "docker-compose.appgarden.yml: is missing" in err and "make sync-compose" in err
 
 
 def test_appgarden_behind_the_manifest_version_points_to_sync_compose(repo):
@@ -347,16 +300,13 @@ def test_appgarden_behind_the_manifest_version_points_to_sync_compose(repo):
         build(repo)
 
 
-def test_appgarden_that_differs_from_render_appgarden_is_stale(repo, monkeypatch):
-    fake = types.ModuleType("release.sync")
-    fake.render_appgarden = lambda extension: extension.appgarden_path.read_text(encoding="utf-8")
-    monkeypatch.setitem(sys.modules, "release.sync", fake)
-    build(repo)
-    fake.render_appgarden = lambda extension: "services: {}\n"
+def test_hand_edited_appgarden_is_stale(repo):
+    path = repo / "extensions/tools/tool-text-utils/docker-compose.appgarden.yml"
+    path.write_text(path.read_text() + "# a hand edit\n")
     with pytest.raises(HarnessError) as caught:
         build(repo)
     text = caught.value.render()
-    assert "out of date" in text and "make sync-compose" in text
+    assert "is stale" in text and "make sync-compose" in text
 
 
 def test_an_empty_monorepo_gives_empty_catalogs(empty_repo, run_cli):
