@@ -49,7 +49,9 @@ def resolve(
     """Build Settings. `overrides` holds flag values keyed like the env (TYPE, STAGE, ...)."""
     base_env = dict(os.environ if environ is None else environ)
     root = Path(root or base_env.get(ROOT_VARIABLE) or Path.cwd()).resolve()
-    merged = {**load_dotenv(root / ".env"), **base_env}
+    # An empty environment value counts as unset: the Makefile exports every variable it
+    # names, empty when not given, and that must not hide a value from .env.
+    merged = {**load_dotenv(root / ".env"), **{k: v for k, v in base_env.items() if v != ""}}
     for key, value in (overrides or {}).items():
         if value is None or value is False:
             continue

@@ -43,3 +43,9 @@ def test_seconds(tmp_path):
     assert config.parse_seconds("LOCK_TIMEOUT", None, default=0) == 0
     with pytest.raises(HarnessError, match="LOCK_TIMEOUT"):
         config.parse_seconds("LOCK_TIMEOUT", "-1")
+
+
+def test_empty_environment_values_do_not_hide_dotenv(tmp_path):
+    (tmp_path / ".env").write_text("STAGE=stage\nLOCK_TIMEOUT=30\n")
+    settings = config.resolve(root=tmp_path, environ={"STAGE": "", "LOCK_TIMEOUT": ""})
+    assert (settings.stage, settings.get("LOCK_TIMEOUT")) == ("stage", "30")
