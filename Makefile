@@ -1,9 +1,9 @@
 # Every target is one line: the logic lives in release/ (python -m release) and checks/ (pytest).
 # Variables come from the command line, the environment or .env: TYPE NAME STAGE DRY_RUN FORCE
-# BUILD CHECK SINCE IMAGES LOCK_TIMEOUT LOCK_ID IMAGE_REGISTRY N.
+# BUILD CHECK SINCE IMAGES LOCK_TIMEOUT LOCK_ID IMAGE_REGISTRY N PORT.
 PYTHON ?= python3
 RELEASE = $(PYTHON) -m release
-export TYPE NAME STAGE DRY_RUN FORCE BUILD CHECK SINCE IMAGES LOCK_TIMEOUT LOCK_ID IMAGE_REGISTRY N
+export TYPE NAME STAGE DRY_RUN FORCE BUILD CHECK SINCE IMAGES LOCK_TIMEOUT LOCK_ID IMAGE_REGISTRY N PORT
 
 .DEFAULT_GOAL := help
 .PHONY: help bootstrap base-images new list validate tests sync-compose build build-all test test-all push \
@@ -31,4 +31,4 @@ download-registry: ; $(RELEASE) download-registry
 remove-publish-lock: ; $(RELEASE) remove-publish-lock
 ci-pipeline: ; $(RELEASE) ci-pipeline
 bench: ; $(RELEASE) bench
-moto-server: ; $(PYTHON) -m moto.server -H 127.0.0.1 -p 5000
+moto-server: ; $(RELEASE) moto-server

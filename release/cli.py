@@ -35,6 +35,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "download-registry": ("download_registry", "make download-registry [STAGE=..]  - save the remote registry under build/registry-download/"),
     "remove-publish-lock": ("remove_publish_lock", "make remove-publish-lock STAGE=.. [LOCK_ID=..]  - remove the registry lock"),
     "ci-pipeline": ("ci_pipeline", "make ci-pipeline  - build-all, test-all, sync-compose, validate, build-registry, package-registry"),
+    "moto-server": ("moto_server", "make moto-server [PORT=5000]  - a local S3 (moto) with one bucket per stage, for trying publish-registry"),
     "bench": ("bench", "make bench [N=200]  - time the pipeline on a synthetic monorepo"),
 }
 
@@ -97,7 +98,6 @@ MAKE_ONLY_TARGETS = (
     "make bootstrap  - install and start Docker, Compose v2, docker-registry, Python deps, base images (root, idempotent)",
     "make validate [TYPE=.. NAME=..]  - pytest checks/: every rule, one test id per extension",
     "make tests  - the harness's own test suite (pytest -n auto tests/ checks/)",
-    "make moto-server  - run moto_server on 127.0.0.1:5000 for trying publish-registry locally",
 )
 
 
