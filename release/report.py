@@ -2,12 +2,14 @@
 
 Results are (extension id, check, outcome, message) rows; from them come a
 JSON summary (build/reports/*.json) and an extension x result table for people.
-JUnit XML comes from pytest's own --junitxml.
+`make validate` gets its JUnit XML from pytest's --junitxml; `make test-all` reads each
+extension's JUnit XML back (`results_from_junit`) and writes one combined file (`write_junit`).
 """
 
 from __future__ import annotations
 
 import json
+import xml.etree.ElementTree as ElementTree
 from collections import defaultdict
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -76,3 +78,50 @@ def summary_table(summary: dict) -> str:
 def write_json(path: Path, summary: dict) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(summary, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+
+
+def results_from_junit(extension: str, path: Path) -> list[Result]:
+    """One Result per <testcase> of a pytest JUnit XML file (empty when absent or unreadable)."""
+    try:
+        tree = ElementTree.parse(path)
+    except (OSError, ElementTree.ParseError):
+        return []
+    results = []
+    for case in tree.iter("testcase"):
+        name = f"{case.get('classname', '')}::{case.get('name', '')}".lstrip(":")
+        failure = case.find("failure")
+        if failure is None:
+            failure = case.find("error")
+        skipped = case.find("skipped")
+        if failure is not None:
+            results.append(Result(extension, name, FAILED, failure.get("message") or (failure.text or "").strip()))
+        elif skipped is not None:
+            results.append(Result(extension, name, SKIPPED, skipped.get("message") or ""))
+        else:
+            results.append(Result(extension, name, PASSED))
+    return results
+
+
+def write_junit(path: Path, suite: str, results: Iterable[Result]) -> None:
+    """A JUnit XML file with one <testsuite> per extension."""
+    root = ElementTree.Element("testsuites", name=suite)
+    by_extension: dict[str, list[Result]] = defaultdict(list)
+    for result in results:
+        by_extension[result.extension].append(result)
+    for extension, rows in sorted(by_extension.items()):
+        element = ElementTree.SubElement(
+            root,
+            "testsuite",
+            name=extension,
+            tests=str(len(rows)),
+            failures=str(sum(r.outcome == FAILED for r in rows)),
+            skipped=str(sum(r.outcome == SKIPPED for r in rows)),
+        )
+        for row in rows:
+            case = ElementTree.SubElement(element, "testcase", classname=extension, name=row.check)
+            if row.outcome == FAILED:
+                ElementTree.SubElement(case, "failure", message=row.message[:500]).text = row.message
+            elif row.outcome == SKIPPED:
+                ElementTree.SubElement(case, "skipped", message=row.message[:500])
+    path.parent.mkdir(parents=True, exist_ok=True)
+    ElementTree.ElementTree(root).write(path, encoding="utf-8", xml_declaration=True)

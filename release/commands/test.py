@@ -1,0 +1,70 @@
+"""`make test TYPE=.. NAME=..` and `make test-all`: start each extension, wait for health, run its tests/.
+
+TEST_PORTS=ephemeral (loopback ports picked by the engine), TEST_TIMEOUT=<s> (health wait,
+default 120) and TEST_JOBS=<n> (test-all parallelism, default 4) come from the environment.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from release import exttest, log
+from release import report as reports
+from release.commands.build import selected
+from release.config import Settings
+from release.extensions import Extension
+
+
+def run(settings: Settings, args) -> int:
+    command = getattr(args, "command", "test") or "test"
+    extensions = selected(settings, command, "test")
+    if not extensions:
+        log.info("no extensions selected; nothing to test")
+        return 0
+    return run_tests(settings, extensions, single=not command.endswith("-all"))
+
+
+TESTS_REPORTS = "build/reports/tests"
+SUMMARY_JSON = "build/reports/test-all.json"
+SUMMARY_JUNIT = "build/reports/test-all.xml"
+
+
+def report_rows(extensions: list[Extension], results: list[exttest.RunResult], opts: exttest.Options) -> list[reports.Result]:
+    """Each extension's own tests (from its JUnit XML), plus one row for the stack run itself."""
+    by_id = {r.extension: r for r in results}
+    rows: list[reports.Result] = []
+    for extension in extensions:
+        run = by_id.get(extension.id)
+        if run is None:
+            continue
+        junit = exttest.junit_path(opts.reports_dir, extension)
+        rows += reports.results_from_junit(extension.id, junit) if junit else []
+        message = run.problem.render() if run.problem else run.summary
+        rows.append(reports.Result(extension.id, "make test", reports.PASSED if run.ok else reports.FAILED, "" if run.ok else message))
+    return rows
+
+
+def write_reports(settings: Settings, extensions: list[Extension], results: list[exttest.RunResult], opts: exttest.Options) -> None:
+    rows = report_rows(extensions, results, opts)
+    summary = reports.summarize(rows)
+    reports.write_json(settings.root / SUMMARY_JSON, summary)
+    reports.write_junit(settings.root / SUMMARY_JUNIT, "make test-all", rows)
+    log.info(f"reports: {SUMMARY_JUNIT}, {SUMMARY_JSON} (per-extension JUnit XML in {TESTS_REPORTS}/)")
+
+
+def run_tests(settings: Settings, extensions: list[Extension], *, single: bool = False) -> int:
+    from release import docker
+
+    opts = replace(exttest.options(settings.env), reports_dir=settings.root / TESTS_REPORTS)
+    client = docker.engine()
+    with docker.sigterm_as_interrupt(), log.step(f"test {len(extensions)} extension(s): {', '.join(e.id for e in extensions)}"):
+        if single and len(extensions) == 1:
+            # one extension: not ready (image missing, port taken) is bad input (exit 2)
+            prepared = exttest.prepare(extensions[0], settings.env, client)
+            results = [exttest.run_one(prepared, env=settings.env, client=client, opts=opts)]
+        else:
+            results = exttest.run_all(extensions, env=settings.env, client=client, opts=opts)
+        log.info(log.table(exttest.RESULT_HEADERS, exttest.result_rows(results)))
+        write_reports(settings, extensions, results, opts)
+        exttest.raise_for_failures(results)
+    return 0
