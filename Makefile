@@ -1,9 +1,10 @@
 # Every target is one line: the logic lives in release/ (python -m release) and checks/ (pytest).
 # Variables come from the command line, the environment or .env: TYPE NAME STAGE DRY_RUN FORCE
-# BUILD CHECK SINCE IMAGES LOCK_TIMEOUT LOCK_ID IMAGE_REGISTRY N PORT.
+# BUILD CHECK SINCE IMAGES LOCK_TIMEOUT LOCK_ID IMAGE_REGISTRY N PORT TEST_PORTS TEST_TIMEOUT TEST_JOBS.
 PYTHON ?= python3
 RELEASE = $(PYTHON) -m release
-export TYPE NAME STAGE DRY_RUN FORCE BUILD CHECK SINCE IMAGES LOCK_TIMEOUT LOCK_ID IMAGE_REGISTRY N PORT
+export TYPE NAME STAGE DRY_RUN FORCE BUILD CHECK SINCE IMAGES LOCK_TIMEOUT LOCK_ID IMAGE_REGISTRY N PORT \
+	TEST_PORTS TEST_TIMEOUT TEST_JOBS
 
 .DEFAULT_GOAL := help
 .PHONY: help bootstrap base-images new list validate tests sync-compose build build-all test test-all push \

@@ -13,7 +13,8 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 # Variables the Makefile exports; a test must never inherit them from the shell.
 HARNESS_VARIABLES = (
     "TYPE", "NAME", "STAGE", "DRY_RUN", "FORCE", "BUILD", "CHECK", "SINCE", "IMAGES",
-    "LOCK_TIMEOUT", "LOCK_ID", "IMAGE_REGISTRY", "N", "KAMIWAZA_ROOT", "SOURCE_DATE_EPOCH",
+    "LOCK_TIMEOUT", "LOCK_ID", "IMAGE_REGISTRY", "N", "PORT", "KAMIWAZA_ROOT", "SOURCE_DATE_EPOCH",
+    "TEST_PORTS", "TEST_TIMEOUT", "TEST_JOBS",
 )
 
 
