@@ -17,7 +17,7 @@ base-images: ; bash scripts/base-images.sh
 new: ; $(RELEASE) new
 list: ; @$(RELEASE) list
 validate: ; $(PYTHON) -m pytest checks/ --junitxml=build/reports/validate.xml $(PYTEST_ARGS)
-tests: ; $(PYTHON) -m pytest -n auto tests/ checks/
+tests: ; $(PYTHON) -m pytest -n auto
 sync-compose: ; $(RELEASE) sync-compose
 build: ; $(RELEASE) build
 build-all: ; $(RELEASE) build-all

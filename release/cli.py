@@ -19,14 +19,14 @@ from release.errors import EXIT_BAD_INPUT, HarnessError, report
 COMMANDS: dict[str, tuple[str, str]] = {
     "help": ("help", "make help  - list every target with its usage"),
     "new": ("new", "make new TYPE={app|tool|service} NAME={name}  - create an extension from templates/"),
-    "list": ("list_extensions", "make list [TYPE=..] [NAME=..]  - list the extensions"),
-    "sync-compose": ("sync_compose", "make sync-compose [TYPE=.. NAME=..] [CHECK=1]  - write docker-compose.appgarden.yml (CHECK=1: fail on drift)"),
+    "list": ("list_extensions", "make list [TYPE=..] [NAME=..] [SINCE=ref]  - list the extensions (python -m release list --json: a CI matrix)"),
+    "sync-compose": ("sync_compose", "make sync-compose [TYPE=.. NAME=..] [SINCE=ref] [CHECK=1]  - write docker-compose.appgarden.yml (CHECK=1: fail on drift)"),
     "base-images": ("base_images", "make base-images [FORCE=1]  - create the local base images (no registry pull)"),
     "build": ("build", "make build TYPE=.. NAME=..  - sync-compose, then build kamiwazaai/{ext}-{svc}:{version}-dev"),
-    "build-all": ("build", "make build-all  - build every extension"),
+    "build-all": ("build", "make build-all [SINCE=ref]  - build every extension (or those changed since a git ref)"),
     "test": ("test", "make test TYPE=.. NAME=..  - start the extension, wait for health, run its tests/"),
-    "test-all": ("test", "make test-all  - test every extension"),
-    "push": ("push", "make push TYPE=.. NAME=.. [STAGE=dev|stage|prod] [BUILD=1] [DRY_RUN=1]  - push stage-tagged images"),
+    "test-all": ("test", "make test-all [SINCE=ref]  - test every extension in parallel where ports allow; reports in build/reports/"),
+    "push": ("push", "make push TYPE=.. NAME=.. (or SINCE=ref) [STAGE=dev|stage|prod] [BUILD=1] [DRY_RUN=1] [IMAGE_REGISTRY=host]  - push stage-tagged images, never latest"),
     "build-registry": ("build_registry", "make build-registry [STAGE=dev|stage|prod]  - write build/registry.json and the garden tree"),
     "package-registry": ("package_registry", "make package-registry [IMAGES=1]  - write dist/kamiwaza-registry-YYYYMMDD-HHMMSS.tar.gz"),
     "merge": ("merge", "python -m release merge --remote R.json --local L.json [--json]  - plan a version-aware merge"),
@@ -96,8 +96,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 # Targets the Makefile runs without this CLI (pytest and scripts), for `make help`.
 MAKE_ONLY_TARGETS = (
     "make bootstrap  - install and start Docker, Compose v2, docker-registry, Python deps, base images (root, idempotent)",
-    "make validate [TYPE=.. NAME=..]  - pytest checks/: every rule, one test id per extension",
-    "make tests  - the harness's own test suite (pytest -n auto tests/ checks/)",
+    "make validate [TYPE=.. NAME=..] [SINCE=ref]  - pytest checks/: every rule, one test id per extension; reports in build/reports/",
+    "make tests  - the whole test suite: python3 -m pytest -n auto (tests/ and checks/)",
 )
 
 

@@ -129,3 +129,20 @@ def test_build_1_builds_then_pushes_every_service_and_never_latest(sample_repo: 
         tags = image_registry.tags(f"kamiwazaai/kaizen-{service}")
         assert f"{version}-dev" in tags and images.LOCAL_ONLY_TAG not in tags
     assert re.findall(r"pushing (\S+)", out) == [f"{image_registry.host}/kamiwazaai/kaizen-{s}:{version}-dev" for s in ("backend", "frontend")]
+
+
+def test_push_with_since_selects_changed_extensions_without_name(sample_repo, run_cli):
+    import subprocess
+
+    def git(*args):
+        subprocess.run(["git", "-c", "user.email=t@t", "-c", "user.name=t", *args], cwd=sample_repo, check=True, capture_output=True)
+
+    git("init", "-q")
+    git("add", "-A")
+    git("commit", "-qm", "base")
+    (sample_repo / "extensions/tools/tool-text-utils/README.md").write_text("changed\n")
+    code, out, err = run_cli(sample_repo, "push", "--since", "HEAD", "--stage", "prod", "--dry-run", "--build")
+    assert code == 0, err
+    assert "selected tool/tool-text-utils: README.md changed since HEAD" in out
+    pushed = [line.split()[2] for line in out.splitlines() if line.strip().startswith("would push ")]
+    assert pushed == ["kamiwazaai/tool-text-utils-mcp:1.2.0"]

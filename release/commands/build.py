@@ -9,8 +9,9 @@ from release.extensions import Extension
 
 
 def selected(settings: Settings, command: str, verb: str) -> list[Extension]:
-    """build/test/push need one extension (NAME); the *-all forms take every selected one."""
-    if not command.endswith("-all") and not settings.extension_name:
+    """build/test/push need one extension (NAME); the *-all forms, and push with SINCE, take every selected one."""
+    takes_many = command.endswith("-all") or (command == "push" and settings.since is not None)
+    if not takes_many and not settings.extension_name:
         raise HarnessError(
             f"make {command} needs NAME (and TYPE)",
             field="NAME",
