@@ -27,16 +27,14 @@ import json
 import os
 import re
 import shutil
-import signal
 import socket
 import subprocess
 import time
-from contextlib import contextmanager
 import urllib.error
 import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
+from typing import Any, Callable, Iterable, Mapping, Sequence
 
 import docker
 import requests
@@ -514,25 +512,3 @@ def wait_http(kind: str, url: str, timeout: float, interval: float = 0.5) -> str
         time.sleep(interval)
         reason = probe_once(kind, url)
     return reason
-
-
-# ----------------------------------------------------------------------------- signals
-
-
-@contextmanager
-def sigterm_as_interrupt() -> Iterator[None]:
-    """SIGTERM raises KeyboardInterrupt, so teardown runs as on Ctrl-C."""
-    import threading
-
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-
-    def handler(signum: int, frame: Any) -> None:
-        raise KeyboardInterrupt
-
-    previous = signal.signal(signal.SIGTERM, handler)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)

@@ -57,7 +57,7 @@ def run_tests(settings: Settings, extensions: list[Extension], *, single: bool =
 
     opts = replace(exttest.options(settings.env), reports_dir=settings.root / TESTS_REPORTS)
     client = docker.engine()
-    with docker.sigterm_as_interrupt(), log.step(f"test {len(extensions)} extension(s): {', '.join(e.id for e in extensions)}"):
+    with log.step(f"test {len(extensions)} extension(s): {', '.join(e.id for e in extensions)}"):
         if single and len(extensions) == 1:
             # one extension: not ready (image missing, port taken) is bad input (exit 2)
             prepared = exttest.prepare(extensions[0], settings.env, client)
