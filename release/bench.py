@@ -1,0 +1,607 @@
+"""`make bench`: a synthetic monorepo of N extensions, and the time and memory of each step on it.
+
+Two halves:
+  - the generator (pure): `plans(n)` describes N extensions (apps with 2-4 services,
+    some of them other people's images, tools and services); `extension_files(plan)`
+    gives each one's files as text; `remote_entries` / `local_entries` give the two
+    registries `python -m release merge` plans between. `write_monorepo` puts a
+    monorepo on disk and runs sync-compose in-process, so every App Garden file exists.
+  - the runner (thin): every step runs as its own process (as `make` would run it),
+    several times (after an untimed warm-up); the median wall time is reported, the
+    CPU time of the process and its children (wait4), and the peak memory of the
+    step's whole process tree: the sum of the processes' proportional set sizes,
+    sampled from /proc every 100 ms (a sample costs ~3 ms of CPU), and never less
+    than the largest single process's max RSS. No test asserts any time: speed is
+    measured here, never asserted.
+
+Memory is in MiB (2**20 bytes), shown as MB.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import statistics
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+from release import extensions, images, sync
+from release.errors import HarnessError
+
+DEFAULT_N = 200
+DEFAULT_RUNS = 3
+DEFAULT_WARMUP = 1  # untimed runs of each step before the timed ones (first size only)
+TARGET_N = 200  # the size the targets are stated for
+REMOTE_ENTRIES = 10_000  # published entries the merge step plans against
+MEMORY_TARGET_MB = 300.0
+REPORT_FILE = "build/bench.json"
+PYCACHE_DIR = "build/bench-pycache"  # bytecode of the steps (see clean_environment)
+
+# Variables a step must not inherit from the shell that ran `make bench`.
+HARNESS_VARIABLES = (
+    "TYPE", "NAME", "STAGE", "DRY_RUN", "FORCE", "BUILD", "CHECK", "SINCE", "IMAGES", "LOCK_TIMEOUT",
+    "LOCK_ID", "IMAGE_REGISTRY", "N", "KAMIWAZA_ROOT", "SOURCE_DATE_EPOCH",
+)  # and every PYTEST_* (a pytest running the bench must not leak into the pytest it times)
+
+# --------------------------------------------------------------------------- the generator (pure)
+
+WORDS = (
+    "atlas", "beacon", "cobalt", "delta", "ember", "fable", "granite", "harbor", "iris", "juniper",
+    "kestrel", "lumen", "meridian", "nimbus", "onyx", "prism", "quartz", "raven", "sierra", "tundra",
+)
+KAMIWAZA_RANGES = (">=0.9.0,<1.0.0", ">=0.9.0", ">=0.8.0,!=0.8.5", "~=0.9.2", ">=0.10.0,<0.12.0")
+CATEGORIES = ("productivity", "analytics", "data", "developer-tools", "knowledge", "operations")
+
+
+@dataclass(frozen=True)
+class External:
+    """A service running someone else's image (kept as it is in App Garden files)."""
+
+    name: str
+    image: str
+    port: int
+    volume: str  # named volume for its data, mounted at `data_path`
+    data_path: str
+    environment: tuple[tuple[str, str], ...]
+    healthcheck: tuple[str, ...]
+
+
+EXTERNALS = (
+    External("redis", "redis:7-bookworm", 6379, "redis-data", "/data", (), ("CMD", "redis-cli", "ping")),
+    External(
+        "postgres", "postgres:16-bookworm", 5432, "pg-data", "/var/lib/postgresql/data",
+        (("POSTGRES_USER", "app"), ("POSTGRES_PASSWORD", "${POSTGRES_PASSWORD:-app}"), ("POSTGRES_DB", "app")),
+        ("CMD-SHELL", "pg_isready -U app"),
+    ),
+    External("qdrant", "qdrant/qdrant:v1.9.2", 6333, "qdrant-data", "/qdrant/storage", (), ("CMD", "true")),
+)
+
+
+@dataclass(frozen=True)
+class Plan:
+    """One synthetic extension."""
+
+    index: int
+    type: str  # app | tool | service
+    name: str
+    version: str
+    kamiwaza_version: str
+    category: str
+    built: tuple[str, ...]  # services built from a Dockerfile in <service>/
+    externals: tuple[External, ...] = ()
+    seed_mount: bool = False  # a dev-only bind mount sync-compose drops
+
+    @property
+    def folder(self) -> str:
+        return f"{extensions.EXTENSIONS_DIR}/{self.type}s/{self.name}"
+
+    @property
+    def display_name(self) -> str:
+        return " ".join(part.capitalize() for part in self.name.split("-"))
+
+    @property
+    def base_port(self) -> int:
+        return 20000 + 10 * self.index
+
+
+def plan(index: int) -> Plan:
+    """The `index`-th extension: 5 in 10 apps (2, 3 or 4 services), 3 tools, 2 services."""
+    word = WORDS[index % len(WORDS)]
+    version = f"{1 + index % 3}.{index % 7}.{index % 5}"
+    common = dict(
+        index=index,
+        version=version,
+        kamiwaza_version=KAMIWAZA_RANGES[index % len(KAMIWAZA_RANGES)],
+        category=CATEGORIES[index % len(CATEGORIES)],
+    )
+    kind = index % 10
+    if kind < 5:  # an app: backend and frontend, plus 0, 1 or 2 more (a worker, other people's images)
+        extra = index % 3
+        built: tuple[str, ...] = ("backend", "frontend")
+        externals: tuple[External, ...] = ()
+        if extra == 1:
+            externals = (EXTERNALS[index % len(EXTERNALS)],)
+        elif extra == 2:
+            built, externals = ((*built, "worker"), (EXTERNALS[0],)) if index % 2 else (built, (EXTERNALS[1], EXTERNALS[2]))
+        return Plan(type="app", name=f"{word}-{index:04d}", built=built, externals=externals, seed_mount=index % 3 == 0, **common)
+    if kind < 8:
+        return Plan(type="tool", name=f"tool-{word}-{index:04d}", built=("mcp",), **common)
+    externals = (EXTERNALS[0],) if index % 2 else ()
+    return Plan(type="service", name=f"service-{word}-{index:04d}", built=("api",), externals=externals, **common)
+
+
+def plans(n: int) -> list[Plan]:
+    return [plan(index) for index in range(n)]
+
+
+def manifest(plan: Plan) -> dict[str, Any]:
+    data: dict[str, Any] = {
+        "name": plan.name,
+        "display_name": plan.display_name,
+        "version": plan.version,
+        "description": f"{plan.display_name}: a synthetic {plan.type} for benchmarking the harness.",
+        "template_type": plan.type,
+        "source_type": "kamiwaza",
+        "visibility": ("public", "team", "private")[plan.index % 3],
+        "risk_tier": plan.index % 3,
+        "verified": plan.index % 4 == 0,
+        "kamiwaza_version": plan.kamiwaza_version,
+        "category": plan.category,
+        "tags": sorted({plan.type, plan.category, WORDS[plan.index % len(WORDS)]}),
+        "author": "Kamiwaza",
+        "license": "MIT",
+        "preview_image": f"assets/{plan.name}.svg",
+    }
+    if plan.type == "app":
+        data["env_defaults"] = {"LOG_LEVEL": "info", "BOARD_TITLE": plan.display_name}
+    if plan.type == "tool":
+        data["capabilities"] = ["mcp"]
+    return data
+
+
+def _healthcheck(argv: Sequence[str], indent: str) -> str:
+    return f"{indent}healthcheck:\n{indent}  test: {json.dumps(list(argv))}\n{indent}  interval: 2s\n{indent}  timeout: 3s\n{indent}  retries: 30\n"
+
+
+def _http_check(port: int) -> tuple[str, ...]:
+    return ("CMD", "python3", "-c", f"import urllib.request; urllib.request.urlopen('http://127.0.0.1:{port}/health', timeout=2)")
+
+
+def _built_service(plan: Plan, position: int, service: str) -> str:
+    port = 8080 if service == "frontend" else 8000
+    variable = f"{service.upper()}_PORT"
+    lines = [f"  {service}:"]
+    if service == "frontend":
+        lines += ["    build:", f"      context: ./{service}", "      dockerfile: Dockerfile"]
+    else:
+        lines.append(f"    build: ./{service}")
+    if plan.type == "app" and service == "backend" and plan.index % 4 == 1:
+        lines.append(f"    container_name: {plan.name}-{service}")
+    if service != "worker":
+        host = "127.0.0.1:" if position % 2 == 0 else ""
+        lines += ["    ports:", f'      - "{host}${{{variable}:-{plan.base_port + position}}}:{port}"']
+    lines += ["    environment:", "      LOG_LEVEL: ${LOG_LEVEL:-info}"]
+    for external in plan.externals if service != "frontend" else ():
+        lines.append(f"      {external.name.upper()}_URL: {external.name}:{external.port}")
+    if service in ("frontend", "worker") and "backend" in plan.built:
+        lines.append("      BACKEND_URL: http://backend:8000")
+    if plan.seed_mount and service == "backend":
+        lines += ["    volumes:", "      - ./backend/seed:/app/seed:ro"]
+    dependencies = [e.name for e in plan.externals] if service in ("backend", "api") else (["backend"] if "backend" in plan.built and service != "backend" else [])
+    if dependencies:
+        lines.append("    depends_on:")
+        for dependency in dependencies:
+            lines += [f"      {dependency}:", "        condition: service_healthy"]
+    if service == "worker":
+        return "\n".join(lines) + "\n"
+    if plan.type == "app":
+        lines += ["    healthcheck:", "      <<: *http-health", f"      test: {json.dumps(list(_http_check(port)))}"]
+        return "\n".join(lines) + "\n"
+    return "\n".join(lines) + "\n" + _healthcheck(_http_check(port), "    ")
+
+
+def _external_service(external: External) -> str:
+    lines = [f"  {external.name}:", f"    image: {external.image}"]
+    if external.environment:
+        lines.append("    environment:")
+        lines += [f"      {key}: {value}" for key, value in external.environment]
+    lines += ["    volumes:", f"      - {external.volume}:{external.data_path}"]
+    return "\n".join(lines) + "\n" + _healthcheck(external.healthcheck, "    ")
+
+
+def compose_text(plan: Plan) -> str:
+    """The extension's docker-compose.yml, written as a person would (anchors, defaults, comments)."""
+    parts = ["# Local development stack. `make sync-compose` derives docker-compose.appgarden.yml from it.\n"]
+    if plan.type == "app":
+        parts.append("x-healthcheck: &http-health\n  interval: 2s\n  timeout: 3s\n  retries: 30\n\n")
+    parts.append("services:\n")
+    parts += [_built_service(plan, position, service) for position, service in enumerate(plan.built)]
+    parts += [_external_service(external) for external in plan.externals]
+    if plan.externals:
+        parts.append("volumes:\n" + "".join(f"  {e.volume}:\n" for e in plan.externals))
+    return "".join(parts)
+
+
+def _dockerfile(main: str, port: int) -> str:
+    return (
+        "# Built on the local base image from `make base-images` (no registry pull needed).\n"
+        "ARG BASE_IMAGE=kamiwaza-base/python:bookworm\nFROM ${BASE_IMAGE}\nWORKDIR /app\n"
+        f"COPY {main} .\nEXPOSE {port}\nUSER nobody\nCMD [\"python3\", \"/app/{main}\"]\n"
+    )
+
+
+def _server(plan: Plan, service: str, port: int) -> str:
+    return (
+        f'"""{plan.display_name} {service}: answers /health (synthetic, for `make bench`)."""\n\n'
+        "from http.server import BaseHTTPRequestHandler, HTTPServer\n\n\n"
+        "class Handler(BaseHTTPRequestHandler):\n"
+        "    def do_GET(self):\n"
+        "        body = b'{\"status\": \"ok\"}'\n"
+        "        self.send_response(200 if self.path == '/health' else 404)\n"
+        "        self.send_header('Content-Type', 'application/json')\n"
+        "        self.end_headers()\n"
+        "        self.wfile.write(body)\n\n\n"
+        f"HTTPServer(('0.0.0.0', {port}), Handler).serve_forever()\n"
+    )
+
+
+def _svg(plan: Plan) -> str:
+    colour = f"#{(plan.index * 2654435761) % 0xFFFFFF:06x}"
+    return (
+        '<svg xmlns="http://www.w3.org/2000/svg" width="320" height="180" viewBox="0 0 320 180">'
+        f'<rect width="320" height="180" fill="{colour}"/><text x="160" y="98" font-family="sans-serif" '
+        f'font-size="22" fill="#fff" text-anchor="middle">{plan.display_name}</text></svg>\n'
+    )
+
+
+def extension_files(plan: Plan) -> dict[str, str]:
+    """Every file of the extension (path relative to its folder -> text), App Garden file excepted."""
+    files = {
+        extensions.MANIFEST: json.dumps(manifest(plan), indent=2) + "\n",
+        extensions.COMPOSE: compose_text(plan),
+        "README.md": f"# {plan.display_name}\n\nA synthetic {plan.type} made by `make bench`.\n",
+        f"assets/{plan.name}.svg": _svg(plan),
+        f"tests/test_{plan.type}.py": (
+            "import os\nimport urllib.request\n\n\ndef test_health():\n"
+            "    url = os.environ.get('EXTENSION_URL', 'http://127.0.0.1:8000')\n"
+            "    assert urllib.request.urlopen(f'{url}/health', timeout=5).status == 200\n"
+        ),
+    }
+    for service in plan.built:
+        port = 8080 if service == "frontend" else 8000
+        files[f"{service}/Dockerfile"] = _dockerfile("main.py", port)
+        files[f"{service}/main.py"] = _server(plan, service, port)
+    if plan.seed_mount:
+        files["backend/seed/items.json"] = json.dumps([{"id": i, "title": f"item {i}"} for i in range(3)]) + "\n"
+    return files
+
+
+def registry_entry(plan: Plan, stage: str = "dev", *, version: str | None = None) -> dict[str, Any]:
+    """A published-registry entry much like `make build-registry` writes for the extension."""
+    version = version or plan.version
+    data = manifest(plan) | {"version": version, "preview_image": f"images/{plan.name}.svg"}
+    built = [images.image_ref(plan.name, service, version, stage) for service in plan.built]
+    used = sorted([*built, *(e.image for e in plan.externals)])
+    lines = ["services:"]
+    for ref in used:
+        lines += [f"  {ref.split('/')[-1].split(':')[0]}:", f"    image: {ref}", "    extra_hosts:", "      - host.docker.internal:host-gateway"]
+    return data | {"docker_images": used, "compose_yml": "\n".join(lines) + "\n"}
+
+
+def local_entries(n: int, stage: str = "dev") -> list[dict[str, Any]]:
+    """The N entries a publish of the synthetic monorepo would merge."""
+    return [registry_entry(p, stage) for p in plans(n)]
+
+
+def remote_entries(n: int, count: int = REMOTE_ENTRIES, stage: str = "dev") -> list[dict[str, Any]]:
+    """`count` published entries: an older release of every other local extension (so the merge
+    replaces it; the rest are first publishes), then other extensions, every fifth with a second
+    release for a disjoint kamiwaza_version range. Every merge decision is INSERT or REPLACE."""
+    older = [registry_entry(p, stage, version=f"0.{p.index % 7}.{p.index % 5}") for p in plans(n) if p.index % 2 == 0]
+    entries = older[:count]
+    offset = n  # filler names never clash with the local ones
+    while len(entries) < count:
+        base = plan(offset)
+        filler = replace(base, name=f"{base.name.rsplit('-', 1)[0]}-r{offset:06d}", kamiwaza_version=">=0.9.0")
+        entries.append(registry_entry(filler, stage))
+        if offset % 5 == 0 and len(entries) < count:
+            entries.append(registry_entry(replace(filler, kamiwaza_version="<0.9.0"), stage, version="0.1.0"))
+        offset += 1
+    return entries
+
+
+# --------------------------------------------------------------------------- writing the monorepo (I/O)
+
+
+def write_monorepo(root: Path, n: int) -> list[extensions.Extension]:
+    """Write N extensions under `root`, then sync-compose them; HarnessError if one does not sync."""
+    for item in plans(n):
+        folder = root / item.folder
+        for relative, text in extension_files(item).items():
+            path = folder / relative
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(text, encoding="utf-8")
+    found = extensions.discover(root)
+    failed = [result for result in sync.sync(found, check=False) if not result.ok]
+    if failed:
+        raise HarnessError(problems=[problem for result in failed for problem in result.problems], exit_code=1)
+    return found
+
+
+def write_merge_inputs(folder: Path, n: int, remote_count: int = REMOTE_ENTRIES) -> tuple[Path, Path]:
+    folder.mkdir(parents=True, exist_ok=True)
+    remote, local = folder / "remote.json", folder / "local.json"
+    remote.write_text(json.dumps(remote_entries(n, remote_count)), encoding="utf-8")
+    local.write_text(json.dumps(local_entries(n)), encoding="utf-8")
+    return remote, local
+
+
+# --------------------------------------------------------------------------- steps (pure)
+
+
+@dataclass(frozen=True)
+class Step:
+    key: str  # validate | sync-compose | build-registry | merge
+    title: str  # the command it stands for
+    argv: tuple[str, ...]
+    target_s: float
+    env: Mapping[str, str] = field(default_factory=dict)  # added to the clean environment
+    skip: str | None = None  # why the step cannot run here
+
+
+TARGETS_S: Mapping[str, float] = {"validate": 10.0, "sync-compose": 2.0, "build-registry": 3.0, "merge": 1.0}
+
+
+def steps(python: str, root: Path, remote: Path, local: Path, *, merge_available: bool) -> tuple[Step, ...]:
+    release = (python, "-m", "release", "--root", str(root))
+    junit = root / "build" / "reports" / "validate.xml"
+    return (
+        # `make validate PYTEST_ARGS="-n auto"`, the JUnit report written inside the synthetic monorepo
+        Step("validate", "make validate (pytest checks/ -n auto)",
+             (python, "-m", "pytest", "checks/", f"--junitxml={junit}", "-n", "auto"),
+             TARGETS_S["validate"], env={"KAMIWAZA_ROOT": str(root)}),
+        Step("sync-compose", "make sync-compose CHECK=1", (*release, "sync-compose", "--check"), TARGETS_S["sync-compose"]),
+        Step("build-registry", "make build-registry", (*release, "build-registry"), TARGETS_S["build-registry"]),
+        Step("merge", "python -m release merge", (*release, "merge", "--remote", str(remote), "--local", str(local)), TARGETS_S["merge"],
+             skip=None if merge_available else "the merge command is not in this version of the harness"),
+    )
+
+
+def clean_environment(base: Mapping[str, str], pycache: Path | None = None) -> dict[str, str]:
+    """The shell's environment without the harness's variables.
+
+    With `pycache`, Python may write bytecode (PYTHONDONTWRITEBYTECODE is dropped) into
+    that private folder (PYTHONPYCACHEPREFIX, unless one is set): a step then starts as
+    it does on a developer's machine or a CI runner, where pytest's rewritten plugin
+    modules are cached, and the checkout and site-packages stay untouched.
+    """
+    env = {key: value for key, value in base.items() if key not in HARNESS_VARIABLES and not key.startswith("PYTEST_")}
+    if pycache is not None:
+        env.pop("PYTHONDONTWRITEBYTECODE", None)
+        env.setdefault("PYTHONPYCACHEPREFIX", str(pycache))
+    return env
+
+
+# --------------------------------------------------------------------------- measuring (I/O)
+
+
+@dataclass(frozen=True)
+class Run:
+    seconds: float  # wall time
+    cpu_seconds: float  # user + system time of the process and the children it waited for
+    peak_mb: float
+    exit_code: int
+
+
+def _process_tree(pid: int) -> dict[int, int]:
+    """`pid` and every descendant alive now, each with its parent (from /proc/<p>/stat)."""
+    children: dict[int, list[int]] = {}
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry.name}/stat", "rb") as stream:
+                stat = stream.read()
+        except OSError:
+            continue
+        parent = int(stat[stat.rindex(b")") + 2 :].split()[1])
+        children.setdefault(parent, []).append(int(entry.name))
+    tree, pending = {pid: 0}, [pid]
+    while pending:
+        current = pending.pop()
+        for child in children.get(current, []):
+            tree[child] = current
+            pending.append(child)
+    return tree
+
+
+def _read(path: str) -> bytes | None:
+    try:
+        with open(path, "rb") as stream:
+            return stream.read()
+    except OSError:
+        return None
+
+
+_PAGE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
+
+
+def _memory_kib(pid: int) -> int:
+    """Proportional set size (shared pages split between the processes sharing them), else RSS."""
+    rollup = _read(f"/proc/{pid}/smaps_rollup")
+    if rollup:
+        for line in rollup.splitlines():
+            if line.startswith(b"Pss:"):
+                return int(line.split()[1])
+    statm = _read(f"/proc/{pid}/statm")
+    return int(statm.split()[1]) * _PAGE // 1024 if statm else 0
+
+
+def tree_memory_mb(pid: int) -> float:
+    """Memory of a process tree now: the sum of each process's proportional set size.
+
+    A child that has not yet exec'd (same command line as its parent, between fork and
+    exec) shares its parent's memory and is not counted again.
+    """
+    tree = _process_tree(pid)
+    lines = {member: _read(f"/proc/{member}/cmdline") for member in tree}
+    total = sum(_memory_kib(member) for member, parent in tree.items() if parent == 0 or lines[member] != lines.get(parent))
+    return total / 1024
+
+
+def run_once(argv: Sequence[str], cwd: Path, env: Mapping[str, str], log_path: Path, interval: float = 0.1) -> Run:
+    """Run one command; wall time, peak memory of its process tree, exit code. Output goes to `log_path`."""
+    peak = [0.0]
+    done = threading.Event()
+    sampling = os.path.isdir("/proc")
+    with open(log_path, "ab") as log:
+        started = time.perf_counter()
+        process = subprocess.Popen(list(argv), cwd=cwd, env=dict(env), stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+
+        def sample() -> None:
+            while not done.is_set():
+                peak[0] = max(peak[0], tree_memory_mb(process.pid))
+                done.wait(interval)
+
+        sampler = threading.Thread(target=sample, daemon=True) if sampling else None
+        if sampler:
+            sampler.start()
+        _, status, usage = os.wait4(process.pid, 0)
+        seconds = time.perf_counter() - started
+        done.set()
+        if sampler:
+            sampler.join()
+    process.returncode = os.waitstatus_to_exitcode(status)
+    largest = usage.ru_maxrss / (2**20 if sys.platform == "darwin" else 1024)  # bytes on macOS, KiB on Linux
+    return Run(seconds, usage.ru_utime + usage.ru_stime, max(peak[0], largest), process.returncode)
+
+
+@dataclass(frozen=True)
+class Measurement:
+    n: int
+    step: Step
+    runs: tuple[Run, ...] = ()
+    status: str = "ok"  # ok | failed | skipped
+    note: str = ""
+
+    @property
+    def median_s(self) -> float | None:
+        return statistics.median(r.seconds for r in self.runs) if self.runs else None
+
+    @property
+    def median_cpu_s(self) -> float | None:
+        return statistics.median(r.cpu_seconds for r in self.runs) if self.runs else None
+
+    @property
+    def peak_mb(self) -> float | None:
+        return max(r.peak_mb for r in self.runs) if self.runs else None
+
+    @property
+    def target_met(self) -> bool | None:
+        """Against the targets, which are stated for N=200 only (None at other sizes or when not run)."""
+        if self.n != TARGET_N or self.status != "ok" or self.median_s is None:
+            return None
+        return self.median_s <= self.step.target_s and (self.peak_mb or 0.0) < MEMORY_TARGET_MB
+
+
+def measure(step: Step, n: int, runs: int, cwd: Path, env: Mapping[str, str], log_path: Path, *, warmup: int = 0) -> Measurement:
+    """`warmup` untimed runs first (bytecode and file caches), then `runs` timed ones."""
+    if step.skip:
+        return Measurement(n, step, status="skipped", note=step.skip)
+    env = {**env, **step.env}
+    done: list[Run] = []
+    for attempt in range(warmup + runs):
+        result = run_once(step.argv, cwd, env, log_path)
+        if result.exit_code != 0:
+            return Measurement(n, step, (*done, result), "failed", f"exit code {result.exit_code} (its output: {log_path.name}, kept with --keep)")
+        if attempt >= warmup:
+            done.append(result)
+    return Measurement(n, step, tuple(done))
+
+
+# --------------------------------------------------------------------------- reporting (pure)
+
+
+def linear_fit(points: Sequence[tuple[float, float]]) -> tuple[float, float, float] | None:
+    """Least squares t = a + b*N over (N, t): (a, b, largest residual as a fraction of t)."""
+    if len({n for n, _ in points}) < 2:
+        return None
+    mean_n = statistics.fmean(n for n, _ in points)
+    mean_t = statistics.fmean(t for _, t in points)
+    slope = sum((n - mean_n) * (t - mean_t) for n, t in points) / sum((n - mean_n) ** 2 for n, _ in points)
+    intercept = mean_t - slope * mean_n
+    worst = max(abs(t - (intercept + slope * n)) / t for n, t in points if t > 0)
+    return intercept, slope, worst
+
+
+def _fmt(value: float | None, digits: int = 2) -> str:
+    return "-" if value is None else f"{value:.{digits}f}"
+
+
+def result_rows(measurements: Sequence[Measurement]) -> list[tuple[str, ...]]:
+    rows = []
+    for m in measurements:
+        met = {True: "met", False: "MISSED", None: "-"}[m.target_met]
+        target = f"<= {m.step.target_s:g} s, < {MEMORY_TARGET_MB:g} MB" if m.n == TARGET_N else "-"
+        runs = ", ".join(f"{r.seconds:.2f}" for r in m.runs) or "-"
+        rows.append((str(m.n), m.step.key, _fmt(m.median_s), runs, _fmt(m.median_cpu_s, 1), _fmt(m.peak_mb, 0), target, met if m.status == "ok" else m.status))
+    return rows
+
+
+RESULT_HEADERS = ("N", "step", "median s", "runs s", "cpu s", "peak MB", "target (N=200)", "result")
+GROWTH_HEADERS = ("step", "fixed s", "ms per extension", "worst fit error")
+
+
+def growth_rows(measurements: Sequence[Measurement]) -> list[tuple[str, ...]]:
+    """Per step, t = fixed + per-extension * N fitted over the sizes measured."""
+    rows = []
+    for key in dict.fromkeys(m.step.key for m in measurements):
+        points = [(float(m.n), m.median_s) for m in measurements if m.step.key == key and m.median_s is not None and m.status == "ok"]
+        fit = linear_fit(points)
+        if fit is not None:
+            rows.append((key, f"{fit[0]:.2f}", f"{fit[1] * 1000:.2f}", f"{fit[2] * 100:.0f}%"))
+    return rows
+
+
+def document(measurements: Sequence[Measurement], *, sizes: Sequence[int], runs: int, remote_count: int, generate_s: Mapping[int, float]) -> dict[str, Any]:
+    """The content of build/bench.json."""
+    fits = {}
+    for key in dict.fromkeys(m.step.key for m in measurements):
+        fit = linear_fit([(float(m.n), m.median_s) for m in measurements if m.step.key == key and m.median_s is not None and m.status == "ok"])
+        if fit is not None:
+            fits[key] = {"fixed_s": round(fit[0], 4), "per_extension_ms": round(fit[1] * 1000, 4), "worst_fit_error": round(fit[2], 4)}
+    return {
+        "machine": {"cpus": os.cpu_count(), "python": sys.version.split()[0], "platform": sys.platform},
+        "sizes": list(sizes),
+        "runs": runs,
+        "merge_inputs": {"remote_entries": remote_count, "local_entries": "N"},
+        "targets": {"n": TARGET_N, "seconds": dict(TARGETS_S), "peak_mb": MEMORY_TARGET_MB},
+        "generate_s": {str(n): round(s, 3) for n, s in generate_s.items()},
+        "results": [
+            {
+                "n": m.n,
+                "step": m.step.key,
+                "command": m.step.title,
+                "status": m.status,
+                "note": m.note,
+                "median_s": None if m.median_s is None else round(m.median_s, 4),
+                "runs_s": [round(r.seconds, 4) for r in m.runs],
+                "median_cpu_s": None if m.median_cpu_s is None else round(m.median_cpu_s, 3),
+                "peak_mb": None if m.peak_mb is None else round(m.peak_mb, 1),
+                "target_s": m.step.target_s if m.n == TARGET_N else None,
+                "target_met": m.target_met,
+            }
+            for m in measurements
+        ],
+        "growth": fits,
+    }
+
+
+def write_report(path: Path, data: Mapping[str, Any]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
