@@ -65,13 +65,14 @@ _RESULTS: list[reports.Result] = []
 
 
 def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    if not (report.when == "call" or (report.when == "setup" and not report.passed)):
+        return  # the other phases say nothing the summary keeps; skip the id parsing
     parsed = reports.parse_check_id(report.nodeid)
     if parsed is None or not report.nodeid.startswith("checks/"):
         return
-    if report.when == "call" or (report.when == "setup" and not report.passed):
-        outcome = reports.SKIPPED if report.skipped else (reports.PASSED if report.passed else reports.FAILED)
-        message = "" if report.passed else str(report.longrepr if not report.skipped else report.longrepr[-1])
-        _RESULTS.append(reports.Result(parsed[0], parsed[1], outcome, message))
+    outcome = reports.SKIPPED if report.skipped else (reports.PASSED if report.passed else reports.FAILED)
+    message = "" if report.passed else str(report.longrepr if not report.skipped else report.longrepr[-1])
+    _RESULTS.append(reports.Result(parsed[0], parsed[1], outcome, message))
 
 
 def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Config) -> None:

@@ -8,14 +8,14 @@ from __future__ import annotations
 
 import pytest
 
-from checks.support import expect_no_problems
+from checks.support import expect_no_problems, loaded
 from release import compose, compose_cli, sync
 from release.errors import HarnessError
 
 
 def _appgarden(extension) -> compose.AppGardenFile:
     try:
-        garden = sync.load_appgarden(extension)
+        garden = loaded(sync.load_appgarden, extension, extension.appgarden_path, extension.manifest_path)
     except HarnessError as error:
         pytest.fail(error.render(), pytrace=False)
     if garden is None:

@@ -4,14 +4,18 @@ from __future__ import annotations
 
 import pytest
 
-from checks.support import expect_no_problems
+from checks.support import expect_no_problems, loaded
 from release import compose, compose_cli
 from release.errors import HarnessError
 
 
+def _read(extension):
+    return compose.load_compose(extension.compose_path)
+
+
 def _load(extension):
     try:
-        return compose.load_compose(extension.compose_path)
+        return loaded(_read, extension, extension.compose_path)
     except HarnessError as error:
         pytest.fail(error.render(), pytrace=False)
 

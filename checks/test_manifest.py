@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import warnings
 
+import pytest
+
 from checks.support import expect_no_problems, manifest_or_fail
 from release import manifest, rules, versions
 from release.errors import Problem
+from release.extensions import Extension
 
 
 def test_schema(repo, extension):
@@ -33,11 +36,20 @@ def test_naming(repo, extension):
     expect_no_problems(rules.naming_problems(extension, manifest_or_fail(repo, extension)))
 
 
-def test_unique_name(repo, extension):
+@pytest.fixture(scope="module")
+def name_groups(repo) -> dict[Extension, dict[Extension, str | None]]:
+    return rules.holders_of_same_value(repo.values(lambda e, data: data.get("name") if isinstance(data.get("name"), str) else e.name))
+
+
+@pytest.fixture(scope="module")
+def preview_key_groups(repo) -> dict[Extension, dict[Extension, str | None]]:
+    return rules.holders_of_same_value(repo.values(lambda e, data: rules.preview_image_key(data)))
+
+
+def test_unique_name(repo, extension, name_groups):
     manifest_or_fail(repo, extension)
-    names = repo.values(lambda e, data: data.get("name") if isinstance(data.get("name"), str) else e.name)
     expect_no_problems(
-        rules.shared_value_problems(extension, names, field="$.name", what="extension name", fix="give each extension its own name (folder and manifest)")
+        rules.shared_value_problems(extension, name_groups.get(extension, {}), field="$.name", what="extension name", fix="give each extension its own name (folder and manifest)")
     )
 
 
@@ -46,13 +58,12 @@ def test_preview_image(repo, extension, settings):
     expect_no_problems(rules.preview_image_problems(extension, data, rules.preview_prefixes(settings.env)))
 
 
-def test_unique_preview_image(repo, extension):
+def test_unique_preview_image(repo, extension, preview_key_groups):
     manifest_or_fail(repo, extension)
-    keys = repo.values(lambda e, data: rules.preview_image_key(data))
     expect_no_problems(
         rules.shared_value_problems(
             extension,
-            keys,
+            preview_key_groups.get(extension, {}),
             field="$.preview_image",
             what="preview image file name",
             fix="rename the file: the registry copies every preview image into one images/ folder",

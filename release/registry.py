@@ -168,7 +168,7 @@ def entry_problems(entry: Any, *, stage: str | None = None, file: Path | str | N
 def _stage_problems(entry: Mapping[str, Any], stage: str, file: Path | str | None, base: str) -> list[Problem]:
     tag = images.stage_tag(entry["version"], stage)
     try:
-        used = set(compose_images(yaml.safe_load(entry["compose_yml"])))
+        used = set(images_in(entry["compose_yml"]))
     except (yaml.YAMLError, AttributeError, TypeError):
         return [Problem("compose_yml is not a compose document with services", file=file, field=f"{base}.compose_yml", fix="rebuild with `make build-registry`")]
     if isinstance(entry.get("image"), str):
@@ -253,13 +253,21 @@ def compose_images(document: Any) -> list[str]:
     return [s["image"] for s in compose.services(document).values() if isinstance(s, Mapping) and isinstance(s.get("image"), str)]
 
 
+@lru_cache(maxsize=4096)
+def images_in(compose_yml: str) -> tuple[str, ...]:
+    """`compose_images` of a compose_yml text. One build reads each text three times
+    (the entry, its check, the whole document's check) and parsing is the cost, so
+    the answer is remembered per text; errors are not (they are raised each time)."""
+    return tuple(compose_images(yaml.safe_load(compose_yml)))
+
+
 def make_entry(extension: Extension, data: Mapping[str, Any], staged_compose: str, stage: str) -> dict[str, Any]:
     """One registry entry from a validated manifest and its App Garden text tagged for `stage`."""
     entry = dict(data)
     entry.setdefault("template_type", extension.type)
     version = entry["version"]
     entry["compose_yml"] = staged_compose
-    needed = set(compose_images(yaml.safe_load(entry["compose_yml"])))
+    needed = set(images_in(entry["compose_yml"]))
     if isinstance(entry.get("image"), str):
         if images.is_project_image(entry["image"]):
             entry["image"] = images.with_tag(entry["image"], images.stage_tag(version, stage))

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 from pathlib import PurePosixPath
+from collections import defaultdict
 from typing import Any, Mapping, Sequence
 
 from release.errors import Problem
@@ -102,6 +103,18 @@ def preview_image_problems(extension: Extension, data: Mapping[str, Any], allowe
     if not (extension.path / relative).is_file():
         return [Problem(f'preview image "{value}" does not exist', file=path, field=field, fix=f"add the file at {extension.path.name}/{value} or correct the path")]
     return []
+
+
+def holders_of_same_value(values: Mapping[Extension, str | None]) -> dict[Extension, dict[Extension, str | None]]:
+    """Each extension -> {extension: value} of every extension holding its value (itself included).
+
+    That is all `shared_value_problems` needs; grouping once keeps the uniqueness
+    checks linear in the number of extensions instead of quadratic.
+    """
+    by_value: dict[str | None, dict[Extension, str | None]] = defaultdict(dict)
+    for extension, value in values.items():
+        by_value[value][extension] = value
+    return {extension: by_value[value] for extension, value in values.items()}
 
 
 def preview_image_key(data: Mapping[str, Any]) -> str | None:

@@ -77,3 +77,11 @@ def test_shared_values_name_the_other_extensions(tmp_path):
 def test_preview_key_ignores_urls():
     assert rules.preview_image_key({"preview_image": "assets/x.png"}) == "x.png"
     assert rules.preview_image_key({"preview_image": "https://kamiwaza.ai/x.png"}) is None
+
+
+def test_holders_of_same_value_groups_each_extension_with_its_twins(tmp_path):
+    a, b, c = (Extension("app", n, tmp_path / n) for n in ("a", "b", "c"))
+    groups = rules.holders_of_same_value({a: "x", b: "x", c: None})
+    assert groups[a] == groups[b] == {a: "x", b: "x"}
+    assert groups[c] == {c: None}
+    assert rules.shared_value_problems(c, groups[c], field="f", what="w", fix="x") == []
