@@ -35,7 +35,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable, Iterator, Mapping, Sequence
 
-from release import log, merge, ranges, registry, s3
+from release import fileio, log, merge, ranges, registry, s3
 from release.config import Settings, parse_seconds
 from release.errors import EXIT_FAILED, EXIT_OK, HarnessError, Problem
 
@@ -119,9 +119,7 @@ def record_green(root: Path, digest: str) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     data = {"tree_hash": digest, "result": "passed", "passed_at": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
             "command": "python -m pytest checks/ -q -p no:cacheprovider"}
-    temporary = path.with_name(f".{path.name}.{os.getpid()}")
-    temporary.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n", encoding="utf-8")
-    os.replace(temporary, path)
+    fileio.write_atomically(path, json.dumps(data, indent=2, sort_keys=True) + "\n")
 
 
 def run_checks(root: Path, harness: Path = HARNESS_DIR) -> GateResult:

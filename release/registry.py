@@ -56,7 +56,7 @@ from jsonschema import Draft202012Validator
 from jsonschema.exceptions import ValidationError
 from referencing import Registry, Resource
 
-from release import compose, images, manifest, rules, sync, versions
+from release import compose, fileio, images, manifest, rules, sync, versions
 from release import extensions as discovery
 from release.errors import HarnessError, Problem
 from release.extensions import Extension
@@ -474,16 +474,4 @@ def write_garden(folder: Path, catalogs_by_file: Mapping[str, Sequence[Mapping[s
     folder.mkdir(parents=True, exist_ok=True)
     for name in CATALOG_FILES:
         items = sorted(catalogs_by_file.get(name, ()), key=sort_key)
-        _atomic_write(folder / name, serialize(items))
-
-
-def _atomic_write(path: Path, data: bytes) -> None:
-    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(handle, "wb") as stream:
-            stream.write(data)
-        os.chmod(temporary, 0o644)
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
+        fileio.write_atomically(folder / name, serialize(items))

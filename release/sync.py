@@ -8,14 +8,12 @@ unified diff. One extension's bad input never stops the others.
 from __future__ import annotations
 
 import difflib
-import os
-import tempfile
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
 from typing import Iterable
 
-from release import compose, manifest
+from release import compose, fileio, manifest
 from release.errors import HarnessError, Problem, render_problems
 from release.extensions import APPGARDEN_COMPOSE, COMPOSE, MANIFEST, Extension
 
@@ -82,7 +80,7 @@ def sync_one(extension: Extension, *, check: bool) -> SyncResult:
         problem = Problem(what, file=extension.appgarden_path, fix=FIX_STALE)
         return SyncResult(extension, Status.STALE, diff=unified_diff(extension, current, expected), problems=(problem,))
     try:
-        _write_atomically(extension.appgarden_path, expected)
+        fileio.write_atomically(extension.appgarden_path, expected)
     except OSError as error:
         problem = Problem(f"cannot write the file: {error.strerror}", file=extension.appgarden_path, fix="make the extension folder writable")
         return SyncResult(extension, Status.ERROR, problems=(problem,))
@@ -129,19 +127,6 @@ def _read(path: Path) -> str | None:
         return None
     except (OSError, UnicodeDecodeError):
         return None  # treated as missing: it gets rewritten (or reported stale)
-
-
-def _write_atomically(path: Path, text: str) -> None:
-    """Write beside the target, then rename: a reader never sees half a file."""
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(handle, "w", encoding="utf-8", newline="\n") as stream:
-            stream.write(text)
-        os.chmod(temporary, 0o644)
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
 
 
 def _display(path: Path) -> str:
