@@ -31,6 +31,7 @@ version different (semver precedence), so `1.0.0+b2` is "the same version" as
 from __future__ import annotations
 
 import json
+from collections import defaultdict
 from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any, Mapping, Sequence
@@ -186,12 +187,15 @@ def plan(
     ordered = sorted(unique.values(), key=sort_key)
     conflicts = _local_conflicts(ordered)
 
+    remote_by_name: dict[str, list[tuple[int, Entry]]] = defaultdict(list)
+    for position, remote_entry in enumerate(remote_entries):
+        remote_by_name[remote_entry["name"]].append((position, remote_entry))
+
     replaced: set[int] = set()
     added: list[dict[str, Any]] = []
     decisions: list[Decision] = []
     for index, entry in enumerate(ordered):
-        same_name = [(i, r) for i, r in enumerate(remote_entries) if r["name"] == entry["name"]]
-        decision, targets = _decide(entry, same_name, conflicts.get(index), force)
+        decision, targets = _decide(entry, remote_by_name.get(entry["name"], []), conflicts.get(index), force)
         decisions.append(decision)
         if decision.action in (Action.INSERT, Action.REPLACE):
             replaced.update(targets)
@@ -205,19 +209,21 @@ def plan(
 def _local_conflicts(ordered: Sequence[Entry]) -> dict[int, str]:
     """Local entries that contradict each other: same name with the same version or overlapping ranges."""
     reasons: dict[int, list[str]] = {}
-    for i, a in enumerate(ordered):
-        for j in range(i + 1, len(ordered)):
-            b = ordered[j]
-            if a["name"] != b["name"]:
-                continue
-            if version_key(a) == version_key(b):
-                why = f"the local set lists {a['name']} {a['version']} twice with different content"
-            elif ranges.overlaps(range_text(a), range_text(b)):
-                why = f"the local set holds {a['name']} {_label(a)} and {_label(b)}, whose ranges overlap"
-            else:
-                continue
-            reasons.setdefault(i, []).append(why)
-            reasons.setdefault(j, []).append(why)
+    by_name: dict[str, list[int]] = defaultdict(list)
+    for position, entry in enumerate(ordered):
+        by_name[entry["name"]].append(position)
+    # Only entries of one name can contradict each other; pairs in the old i < j order.
+    pairs = sorted((i, j) for positions in by_name.values() for k, i in enumerate(positions) for j in positions[k + 1 :])
+    for i, j in pairs:
+        a, b = ordered[i], ordered[j]
+        if version_key(a) == version_key(b):
+            why = f"the local set lists {a['name']} {a['version']} twice with different content"
+        elif ranges.overlaps(range_text(a), range_text(b)):
+            why = f"the local set holds {a['name']} {_label(a)} and {_label(b)}, whose ranges overlap"
+        else:
+            continue
+        reasons.setdefault(i, []).append(why)
+        reasons.setdefault(j, []).append(why)
     return {index: "; ".join(dict.fromkeys(whys)) for index, whys in reasons.items()}
 
 
