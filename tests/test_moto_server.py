@@ -11,14 +11,9 @@ import boto3
 import pytest
 
 from release.commands import moto_server
+from tests.plugins.infra import free_port
 
 pytestmark = pytest.mark.s3
-
-
-def free_port():
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def test_starts_moto_with_a_bucket_per_stage_and_prints_the_settings():

@@ -23,7 +23,6 @@ import json
 import os
 import secrets
 import shutil
-import socket
 import subprocess
 import time
 import urllib.error
@@ -36,7 +35,7 @@ from typing import Any, Callable, Iterator
 
 import pytest
 
-from tests.plugins.infra import unavailable
+from tests.plugins.infra import free_port, stop_process, unavailable
 
 REPO_ROOT = Path(__file__).resolve().parent.parent.parent
 HOW_TO_START = "run `make bootstrap` (installs and starts Docker, Compose v2 and the base images)"
@@ -207,10 +206,6 @@ class ImageRegistry:
         return self._request("/v2/", auth=False)[0]
 
 
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def _start_registry(folder: Path, attempts: int = 3, wait: float = 20.0) -> ImageRegistry | str:
@@ -226,7 +221,7 @@ def _start_registry(folder: Path, attempts: int = 3, wait: float = 20.0) -> Imag
     htpasswd.write_text(made.stdout)
     reason = "docker-registry did not start"
     for attempt in range(attempts):
-        port = _free_port()
+        port = free_port()
         storage = folder / f"storage-{port}"
         storage.mkdir()
         config = folder / f"config-{port}.yml"
@@ -261,19 +256,11 @@ def _start_registry(folder: Path, attempts: int = 3, wait: float = 20.0) -> Imag
             except OSError:
                 pass
             time.sleep(0.1)
-        _stop(process)
+        stop_process(process)
         reason = f"docker-registry on port {port} did not answer: {log_path.read_text(errors='replace')[-400:].strip()}"
     return reason
 
 
-def _stop(process: subprocess.Popen) -> None:
-    if process.poll() is None:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
 
 
 @pytest.fixture(scope="session")
@@ -285,7 +272,7 @@ def image_registry(docker_client: Any, tmp_path_factory: pytest.TempPathFactory)
     try:
         yield started
     finally:
-        _stop(started.process)
+        stop_process(started.process)
         from release import docker as engine_edge
 
         for image in docker_client.images.list():  # the tags pushes left behind

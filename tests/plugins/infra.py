@@ -8,6 +8,8 @@ fails instead, whatever made it skip.
 from __future__ import annotations
 
 import os
+import socket
+import subprocess
 
 import pytest
 
@@ -35,3 +37,21 @@ def pytest_runtest_makereport(item, call):
         if not hasattr(report, "wasxfail"):
             report.outcome = "failed"
             report.longrepr = f"{item.nodeid}: skipped, but {REQUIRE_INFRA_VARIABLE} is set: infrastructure tests may not skip ({report.longrepr})"
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def stop_process(process: subprocess.Popen) -> None:
+    """Terminate a server the tests started; kill it if it does not stop within 10 s."""
+    if process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()

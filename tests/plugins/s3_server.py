@@ -11,7 +11,6 @@ Tests that use these fixtures are marked `s3` automatically.
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 import tempfile
@@ -25,7 +24,7 @@ from typing import Any, Iterator
 
 import pytest
 
-from tests.plugins.infra import unavailable
+from tests.plugins.infra import free_port, stop_process, unavailable
 
 HOW_TO_START = "install moto[server] (pip install 'moto[server]>=5') so `python -m moto.server` runs"
 CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": "us-east-1"}
@@ -77,10 +76,6 @@ class S3Bucket:
             return None
 
 
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def _answers(endpoint: str) -> bool:
@@ -103,7 +98,7 @@ def start_moto(log_dir: Path, attempts: int = 3, wait: float = 20.0) -> MotoServ
     env.update(CREDENTIALS)
     reason = "moto_server did not start"
     for _ in range(attempts):
-        port = _free_port()
+        port = free_port()
         endpoint = f"http://127.0.0.1:{port}"
         log_path = log_dir / f"moto-{port}.log"
         with open(log_path, "wb") as stream:
@@ -118,20 +113,12 @@ def start_moto(log_dir: Path, attempts: int = 3, wait: float = 20.0) -> MotoServ
             if _answers(endpoint):
                 return MotoServer(endpoint, process, log_path)
             time.sleep(0.1)
-        stop_moto(process)
+        stop_process(process)
         tail = log_path.read_text(errors="replace")[-500:] if log_path.exists() else ""
         reason = f"moto_server on port {port} did not answer within {wait:g}s: {tail.strip()}"
     return reason
 
 
-def stop_moto(process: subprocess.Popen) -> None:
-    if process.poll() is None:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
 
 
 @pytest.fixture(scope="session")
@@ -144,7 +131,7 @@ def moto_server() -> Iterator[MotoServer]:
     try:
         yield started
     finally:
-        stop_moto(started.process)
+        stop_process(started.process)
 
 
 @pytest.fixture
