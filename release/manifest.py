@@ -47,10 +47,6 @@ class Manifest:
         return self.data.get("kamiwaza_version") or ""
 
     @property
-    def env_defaults(self) -> Mapping[str, str]:
-        return self.data.get("env_defaults") or {}
-
-    @property
     def allowed_bind_mounts(self) -> tuple[str, ...]:
         return tuple((self.data.get("validation") or {}).get("allowed_bind_mounts") or ())
 

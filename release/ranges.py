@@ -106,10 +106,6 @@ class Range:
     def everything() -> "Range":
         return Range(((ZERO, None),))
 
-    @staticmethod
-    def nothing() -> "Range":
-        return Range(())
-
     # set operations ------------------------------------------------------
     def __and__(self, other: "Range") -> "Range":
         pieces: list[tuple[Release, Bound]] = []

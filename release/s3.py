@@ -254,10 +254,6 @@ class Remote:
     def key(self, name: str) -> str:
         return f"{self.target.prefix}/{name}"
 
-    @property
-    def lock_key(self) -> str:
-        return self.key(LOCK_NAME)
-
     def _call(self, action: str, function: Callable[..., Any], **params: Any) -> Any:
         """Call boto3; retry 409 ConditionalRequestConflict with backoff; explain other errors."""
         from botocore.exceptions import BotoCoreError, ClientError
