@@ -23,11 +23,11 @@ def run(settings: Settings, args) -> int:
             log.info(f"  {result.status.value:<9} {result.extension.id}")
             if result.diff:
                 log.info(result.diff.rstrip("\n"))
-    counts = Counter(result.status for result in results)
-    log.info(", ".join(f"{counts[status]} {status.value}" for status in sync.Status if counts[status]))
-    failed = [result for result in results if not result.ok]
-    if not failed:
-        return 0
-    # Bad input outranks drift: exit 2 when any extension could not be rendered.
-    code = EXIT_BAD_INPUT if counts[sync.Status.ERROR] else EXIT_FAILED
-    raise HarnessError(problems=[problem for result in failed for problem in result.problems], exit_code=code)
+        counts = Counter(result.status for result in results)
+        log.info(", ".join(f"{counts[status]} {status.value}" for status in sync.Status if counts[status]))
+        failed = [result for result in results if not result.ok]
+        if failed:  # raised inside the step, so its closing line says "failed"
+            # Bad input outranks drift: exit 2 when any extension could not be rendered.
+            code = EXIT_BAD_INPUT if counts[sync.Status.ERROR] else EXIT_FAILED
+            raise HarnessError(problems=[problem for result in failed for problem in result.problems], exit_code=code)
+    return 0
