@@ -6,8 +6,14 @@ import shutil
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
 
 from release import cli
+
+# No wall-clock deadlines: speed is measured by `make bench`, never asserted in tests, and a
+# deadline on a loaded 2-core CI machine only adds flakiness.
+settings.register_profile("harness", deadline=None)
+settings.load_profile("harness")
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 # Variables the Makefile exports; a test must never inherit them from the shell.
