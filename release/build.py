@@ -19,7 +19,8 @@ from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 from urllib.parse import urlsplit, urlunsplit
 
-from release import compose, images, log, manifest
+from release import compose, images, log, manifest, sync
+from release.sync import load_sources
 from release.errors import EXIT_FAILED, HarnessError, Problem
 from release.extensions import Extension
 
@@ -280,11 +281,6 @@ def source_of(extension: Extension, root: Path, remote: str | None) -> str:
 
 def sync_first(extension: Extension, say: Callable[[str], None] = log.info) -> list[Problem]:
     """Run sync-compose for the extension (writes docker-compose.appgarden.yml); its problems."""
-    try:
-        from release import sync
-    except ImportError:  # sync-compose not in this version: build without it
-        log.warn("sync-compose is not available in this version: docker-compose.appgarden.yml not refreshed")
-        return []
     result = sync.sync([extension], check=False)[0]
     say(f"  sync-compose {extension.id}: {result.status.value}")
     return list(result.problems)
@@ -315,8 +311,7 @@ def build(
             problems = sync_first(extension, say) if sync else []
             if problems:
                 raise HarnessError(problems=problems)
-            parsed = manifest.load(extension.manifest_path)
-            document = compose.load_compose(extension.compose_path)
+            parsed, document = load_sources(extension)
             specs = plan(extension, parsed, document, source=source_of(extension, root, remote), revision=revision, created=created, environ=environ)
         except HarnessError as error:
             results.append(ServiceResult(extension.id, "-", "-", False, problem=error.problems[0] if len(error.problems) == 1 else Problem("; ".join(p.render() for p in error.problems))))

@@ -37,7 +37,7 @@ from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
 from release import build as builds
-from release import compose, log, manifest
+from release import log, sync
 from release.config import parse_seconds
 from release.errors import EXIT_FAILED, HarnessError, Problem
 from release.extensions import Extension
@@ -249,8 +249,7 @@ def prepare(extension: Extension, env: Mapping[str, str], client: Any) -> Prepar
     """Manifest, compose model and built images of one extension; HarnessError when not ready."""
     from release import docker
 
-    parsed = manifest.load(extension.manifest_path)
-    document = compose.load_compose(extension.compose_path)
+    parsed, document = sync.load_sources(extension)
     built = {service: builds.local_tags(parsed.name, service, parsed.version)[0] for service in builds.built_services(document)}
     missing = [ref for ref in built.values() if docker.local_image(client, ref) is None]
     if missing:

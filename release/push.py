@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from typing import Any, Callable, Mapping, Sequence
 
 from release import build as builds
-from release import compose, images, log, manifest
+from release import images, log, manifest, sync
 from release.errors import EXIT_BAD_INPUT, EXIT_FAILED, HarnessError, Problem
 from release.extensions import Extension
 
@@ -93,7 +93,7 @@ def plan_all(extensions: Sequence[Extension], stage: str, prefix: str) -> list[P
     problems: list[Problem] = []
     for extension in extensions:
         try:
-            items += plan(extension, manifest.load(extension.manifest_path), compose.load_compose(extension.compose_path), stage, prefix)
+            items += plan(extension, *sync.load_sources(extension), stage, prefix)
         except HarnessError as error:
             problems += error.problems
     if problems:

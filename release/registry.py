@@ -258,7 +258,7 @@ def images_in(compose_yml: str) -> tuple[str, ...]:
     """`compose_images` of a compose_yml text. One build reads each text three times
     (the entry, its check, the whole document's check) and parsing is the cost, so
     the answer is remembered per text; errors are not (they are raised each time)."""
-    return tuple(compose_images(yaml.safe_load(compose_yml)))
+    return tuple(compose_images(compose.parse_yaml(compose_yml)))
 
 
 def make_entry(extension: Extension, data: Mapping[str, Any], staged_compose: str, stage: str) -> dict[str, Any]:

@@ -50,14 +50,18 @@ class SyncResult:
         return "\n".join(parts)
 
 
+def load_sources(extension: Extension) -> tuple[manifest.Manifest, dict]:
+    """The validated manifest and parsed docker-compose.yml every extension command starts from."""
+    return manifest.load(extension.manifest_path), compose.load_compose(extension.compose_path)
+
+
 def render_appgarden(extension: Extension, *, stage: str | None = None) -> str:
     """The exact text `make sync-compose` writes for an extension; HarnessError on bad input.
 
     `stage` None gives the plain version tags of the committed file; the registry
     may ask for a stage's tags (`1.0.0-dev`) without touching the file.
     """
-    document = compose.load_compose(extension.compose_path)
-    parsed = manifest.load(extension.manifest_path)
+    parsed, document = load_sources(extension)
     garden = compose.to_appgarden(document, parsed, path=extension.compose_path, stage=stage)
     return compose.render(garden, parsed, sources=(COMPOSE, MANIFEST))
 
