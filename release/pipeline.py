@@ -12,17 +12,15 @@ from __future__ import annotations
 import argparse
 import importlib
 import subprocess
-import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Sequence
 
-from release import log
+from release import checks_run, log
 from release.config import Settings
 from release.errors import EXIT_BAD_INPUT, EXIT_FAILED, HarnessError, report
 
-HARNESS_ROOT = Path(__file__).resolve().parent.parent
 STEP_NAMES = ("build-all", "test-all", "sync-compose", "validate", "build-registry", "package-registry")
 OK, FAILED, NOT_RUN = "ok", "FAILED", "not run"
 
@@ -95,14 +93,12 @@ def validate_step(settings: Settings, say: Callable[[str], None] = log.info) -> 
     """`make validate`: pytest checks/ against the monorepo root, as a subprocess."""
 
     def run() -> int:
-        checks = HARNESS_ROOT / "checks"
+        checks = checks_run.HARNESS_ROOT / "checks"
         if not checks.is_dir():
             raise HarnessError("the harness's checks/ folder is missing", file=checks, fix="run from a full checkout of the harness")
-        env = {key: value for key, value in settings.env.items() if not key.startswith("PYTEST_")}
-        env["KAMIWAZA_ROOT"] = str(settings.root)
         junit = settings.root / "build" / "reports" / "validate.xml"
-        command = [sys.executable, "-m", "pytest", "checks/", "-q", "-p", "no:cacheprovider", f"--junitxml={junit}"]
-        process = subprocess.Popen(command, cwd=HARNESS_ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        command, env = checks_run.invocation(settings.root, settings.env, f"--junitxml={junit}")
+        process = subprocess.Popen(command, cwd=checks_run.HARNESS_ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         assert process.stdout is not None
         for line in process.stdout:
             say(line.rstrip("\n"))

@@ -26,7 +26,6 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import tempfile
 import threading
 from contextlib import contextmanager
@@ -35,11 +34,11 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable, Iterator, Mapping, Sequence
 
-from release import fileio, log, merge, ranges, registry, s3
+from release import checks_run, fileio, log, merge, ranges, registry, s3
 from release.config import Settings, parse_seconds
 from release.errors import EXIT_FAILED, EXIT_OK, HarnessError, Problem
 
-HARNESS_DIR = Path(__file__).resolve().parent.parent
+HARNESS_DIR = checks_run.HARNESS_ROOT
 GREEN_RECORD = Path("build") / "checks-green.json"
 Hook = Callable[[str], None]  # called at named points; tests inject failures with it
 
@@ -124,9 +123,7 @@ def record_green(root: Path, digest: str) -> None:
 
 def run_checks(root: Path, harness: Path = HARNESS_DIR) -> GateResult:
     """`python -m pytest checks/ -q -p no:cacheprovider` with KAMIWAZA_ROOT=root, over every extension."""
-    env = {k: v for k, v in os.environ.items() if k not in ("TYPE", "NAME", "SINCE", "PYTEST_ADDOPTS")}
-    env["KAMIWAZA_ROOT"] = str(Path(root).resolve())
-    command = [sys.executable, "-m", "pytest", str(harness / "checks"), "-q", "-p", "no:cacheprovider"]
+    command, env = checks_run.invocation(root, os.environ, every_extension=True)
     done = subprocess.run(command, cwd=harness, env=env, capture_output=True, text=True)
     output = (done.stdout + done.stderr).strip()
     return GateResult(done.returncode == 0, f"pytest checks/ exited {done.returncode}", output)

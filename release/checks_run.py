@@ -1,0 +1,25 @@
+"""How to run `pytest checks/` (what `make validate` runs) over a monorepo from inside the harness.
+
+ci-pipeline streams it and publish-registry gates on it; both build the command here.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Mapping
+
+HARNESS_ROOT = Path(__file__).resolve().parent.parent
+SELECTION_VARIABLES = ("TYPE", "NAME", "SINCE")
+
+
+def invocation(root: Path, environ: Mapping[str, str], *extra: str, every_extension: bool = False) -> tuple[list[str], dict[str, str]]:
+    """argv and environment (run with cwd=HARNESS_ROOT) for the checks over `root`.
+
+    `every_extension` drops TYPE/NAME/SINCE, for a verdict on the whole tree (the publish gate).
+    PYTEST_* variables are dropped so a caller's pytest settings do not leak in.
+    """
+    dropped = SELECTION_VARIABLES if every_extension else ()
+    env = {key: value for key, value in environ.items() if not key.startswith("PYTEST_") and key not in dropped}
+    env["KAMIWAZA_ROOT"] = str(Path(root).resolve())
+    return [sys.executable, "-m", "pytest", "checks/", "-q", "-p", "no:cacheprovider", *extra], env
