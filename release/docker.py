@@ -40,6 +40,7 @@ import docker
 import requests
 from docker.errors import APIError, DockerException, ImageNotFound, NotFound
 
+from release import images
 from release.errors import EXIT_FAILED, HarnessError, Problem
 
 START_ENGINE = "start one with `make bootstrap` (installs and starts Docker) or `dockerd &` (as root), or set DOCKER_HOST"
@@ -195,9 +196,9 @@ def build_image(
 
 
 def tag_image(client: docker.DockerClient, source: str, target: str) -> None:
-    repository, _, tag = target.rpartition(":") if _has_tag(target) else (target, "", "latest")
+    repository, tag = images.split_ref(target)
     try:
-        client.api.tag(source, repository, tag, force=True)
+        client.api.tag(source, repository, tag or images.LOCAL_ONLY_TAG, force=True)
     except APIError as error:
         raise HarnessError(f'cannot tag "{source}" as "{target}": {_api_message(error)}', fix="check the engine (`docker info`)") from None
 
@@ -212,11 +213,6 @@ def remove_image(client: docker.DockerClient, ref: str) -> None:
         raise HarnessError(f'cannot remove "{ref}": {_api_message(error)}') from None
 
 
-def _has_tag(ref: str) -> bool:
-    slash, colon = ref.rfind("/"), ref.rfind(":")
-    return colon > slash
-
-
 class PushFailed(Exception):
     def __init__(self, message: str, auth: bool) -> None:
         super().__init__(message)
@@ -229,8 +225,8 @@ _AUTH_WORDS = ("unauthorized", "authentication required", "no basic auth credent
 
 def push_image(client: docker.DockerClient, ref: str, on_status: Callable[[str], None] | None = None) -> str:
     """Push exactly one tag; the digest the registry acknowledged. Credentials: the docker config."""
-    repository, _, tag = ref.rpartition(":")
-    if not _has_tag(ref) or not tag:
+    repository, tag = images.split_ref(ref)
+    if not tag:
         raise ValueError(f"push needs an explicit tag (a bare repository would push every tag): {ref}")
     digest: str | None = None
     try:
