@@ -118,7 +118,7 @@ def record_green(root: Path, digest: str) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     data = {"tree_hash": digest, "result": "passed", "passed_at": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
             "command": "python -m pytest checks/ -q -p no:cacheprovider"}
-    fileio.write_atomically(path, json.dumps(data, indent=2, sort_keys=True) + "\n")
+    fileio.write_atomically(path, fileio.canonical_json(data))
 
 
 def run_checks(root: Path, harness: Path = HARNESS_DIR) -> GateResult:

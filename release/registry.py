@@ -29,10 +29,9 @@ Public API (stable; publish and download-registry use it):
     catalogs(entries) -> {catalog file: sorted entries}
     entry_problems(entry, *, stage=None, file=None) -> [Problem]  (schema, and tags when stage given)
     registry_problems(document, *, file=None) -> [Problem]
-    serialize(obj) -> bytes                the one canonical JSON form
     source_date(env) -> datetime           SOURCE_DATE_EPOCH, or now (UTC)
 
-Bytes are deterministic: keys and entries sorted, `generated_at` from
+Bytes are deterministic (JSON written with `fileio.canonical_json`): keys and entries sorted, `generated_at` from
 SOURCE_DATE_EPOCH when set. The build is assembled in a temporary folder inside
 `build_dir` and moved into place only when complete; a failure before that
 leaves the previous registry as it was.
@@ -87,11 +86,6 @@ def default_build_dir(root: Path) -> Path:
 def garden_path(build_dir: Path) -> Path:
     """The garden folder (`.../garden/v2`) inside a build dir."""
     return Path(build_dir) / GARDEN_ROOT / "garden" / GARDEN_DIR
-
-
-def serialize(obj: Any) -> bytes:
-    """The canonical JSON bytes: sorted keys, 2-space indent, UTF-8, trailing newline."""
-    return (json.dumps(obj, sort_keys=True, indent=2, ensure_ascii=False, allow_nan=False) + "\n").encode("utf-8")
 
 
 def source_date(env: Mapping[str, str] | None = None) -> datetime:
@@ -398,7 +392,7 @@ def _write(build_dir: Path, document: Mapping[str, Any], sources: Sequence[_Sour
         for source in sources:
             if source.preview is not None:
                 shutil.copyfile(source.preview, garden / source.entry["preview_image"])
-        (staging / REGISTRY_FILE).write_bytes(serialize(document))
+        (staging / REGISTRY_FILE).write_bytes(fileio.canonical_json(document))
         _commit(staging, build_dir)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
@@ -474,4 +468,4 @@ def write_garden(folder: Path, catalogs_by_file: Mapping[str, Sequence[Mapping[s
     folder.mkdir(parents=True, exist_ok=True)
     for name in CATALOG_FILES:
         items = sorted(catalogs_by_file.get(name, ()), key=sort_key)
-        fileio.write_atomically(folder / name, serialize(items))
+        fileio.write_atomically(folder / name, fileio.canonical_json(items))

@@ -8,13 +8,13 @@ extension's JUnit XML back (`results_from_junit`) and writes one combined file (
 
 from __future__ import annotations
 
-import json
 import xml.etree.ElementTree as ElementTree
 from collections import defaultdict
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Iterable
 
+from release import fileio
 from release.log import table
 
 PASSED, FAILED, SKIPPED = "passed", "failed", "skipped"
@@ -77,7 +77,7 @@ def summary_table(summary: dict) -> str:
 
 def write_json(path: Path, summary: dict) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(summary, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    fileio.write_atomically(path, fileio.canonical_json(summary))
 
 
 def results_from_junit(extension: str, path: Path) -> list[Result]:

@@ -36,7 +36,7 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path, PurePosixPath
 from typing import Any, Callable, Mapping
 
-from release import registry
+from release import fileio, registry
 from release.config import Settings, parse_seconds
 from release.errors import EXIT_BAD_INPUT, EXIT_FAILED, HarnessError
 
@@ -539,7 +539,7 @@ class Lock:
     def body(self) -> bytes:
         data = {"owner": self.owner, "host": self.host, "pid": self.pid, "acquired_at": self.acquired_at,
                 "expires_at": self.expires_at, "token": self.token}
-        return (json.dumps(data, indent=2, sort_keys=True) + "\n").encode("utf-8")
+        return fileio.canonical_json(data)
 
     def with_etag(self, etag: str) -> "Lock":
         return Lock(**{**self.__dict__, "etag": etag})
