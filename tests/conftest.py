@@ -16,6 +16,11 @@ settings.register_profile("harness", deadline=None)
 settings.load_profile("harness")
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
+# The harness's own sample monorepo: a frozen copy of the sample extensions. Tests never read
+# the user's extensions/ (only checks/ does), so work in progress there cannot break them.
+FIXTURE_MONOREPO = Path(__file__).resolve().parent / "fixtures" / "monorepo"
+# The fixture extensions carry their own tests/ (run by `make test` inside their containers).
+collect_ignore_glob = ["fixtures/*"]
 # Variables the Makefile exports; a test must never inherit them from the shell.
 HARNESS_VARIABLES = (
     "TYPE", "NAME", "STAGE", "DRY_RUN", "FORCE", "BUILD", "CHECK", "SINCE", "IMAGES",
@@ -32,11 +37,11 @@ def clean_harness_env(monkeypatch: pytest.MonkeyPatch) -> None:
 
 @pytest.fixture
 def sample_repo(tmp_path: Path) -> Path:
-    """A copy of the samples and templates in a fresh monorepo root."""
+    """A copy of the fixture monorepo's extensions and the harness's templates in a fresh root."""
     root = tmp_path / "repo"
     root.mkdir()
-    for folder in ("extensions", "templates"):
-        shutil.copytree(REPO_ROOT / folder, root / folder, ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copytree(FIXTURE_MONOREPO / "extensions", root / "extensions", ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copytree(REPO_ROOT / "templates", root / "templates", ignore=shutil.ignore_patterns("__pycache__"))
     return root
 
 

@@ -38,6 +38,7 @@ import pytest
 from tests.plugins.infra import free_port, stop_process, unavailable
 
 REPO_ROOT = Path(__file__).resolve().parent.parent.parent
+FIXTURE_MONOREPO = REPO_ROOT / "tests" / "fixtures" / "monorepo"
 HOW_TO_START = "run `make bootstrap` (installs and starts Docker, Compose v2 and the base images)"
 BASE_IMAGES = ("kamiwaza-base/python:bookworm", "redis:7-bookworm")
 REGISTRY_BINARY = "/usr/bin/docker-registry"
@@ -84,8 +85,9 @@ def built_samples(docker_client: Any, tmp_path_factory: pytest.TempPathFactory) 
         fcntl.flock(lock, fcntl.LOCK_EX)  # one worker builds; the others wait, then reuse
         if not marker.exists():
             started = time.monotonic()
-            for folder in ("extensions", "templates"):
-                shutil.copytree(REPO_ROOT / folder, root / folder, ignore=shutil.ignore_patterns("__pycache__", "build", "dist"))
+            ignore = shutil.ignore_patterns("__pycache__", "build", "dist")
+            shutil.copytree(FIXTURE_MONOREPO / "extensions", root / "extensions", ignore=ignore)
+            shutil.copytree(REPO_ROOT / "templates", root / "templates", ignore=ignore)
             with open(shared / "docker-latest.lock", "w") as latest:
                 fcntl.flock(latest, fcntl.LOCK_EX)
                 results = build.build(root, extensions.discover(root), environ=dict(os.environ), client=docker_client, say=lambda line: None)
