@@ -16,7 +16,7 @@ from typing import Any, Mapping
 from jsonschema import Draft202012Validator, FormatChecker
 from jsonschema.exceptions import ValidationError
 
-from release import versions
+from release import ranges, versions
 from release.errors import HarnessError, Problem
 
 SCHEMA_PATH = Path(__file__).parent / "schemas" / "kamiwaza.schema.json"
@@ -25,7 +25,7 @@ FORMAT_CHECKER = FormatChecker()
 """The formats the manifest schema names; any schema that embeds it validates with this."""
 FORMAT_CHECKER.checks("semver", raises=versions.VersionSyntaxError)(lambda value: not isinstance(value, str) or bool(versions.parse_version(value)))
 FORMAT_CHECKER.checks("kamiwaza-version-range", raises=versions.VersionSyntaxError)(
-    lambda value: not isinstance(value, str) or versions.parse_range(value) is not None
+    lambda value: not isinstance(value, str) or ranges.parse(value) is not None
 )
 
 

@@ -21,11 +21,13 @@ own, and against any of its name with the same version (a name and version
 is published once). Published entries the local set does not touch are kept
 as they are. `force=True` (FORCE=1) turns the version-rule failures into
 REPLACE of every entry the local one conflicts with; it never accepts a
-local set that contradicts itself or a range that matches no release.
+local set that contradicts itself. A range no release satisfies is bad input
+(`ranges.parse` refuses it), reported before any decision.
 
-Versions compare with packaging; build metadata (`+build`) does not make a
-version different (semver precedence), so `1.0.0+b2` is "the same version" as
-`1.0.0+b1`.
+Versions compare by SemVer precedence (`versions.parse_version`, the `semver`
+library): `1.0.0-1` is older than `1.0.0`, `-rc.1` and `-pre.1` are different
+releases, and build metadata (`+build`) does not make a version different, so
+`1.0.0+b2` is "the same version" as `1.0.0+b1` (immutable: FAIL unless identical).
 """
 
 from __future__ import annotations
@@ -36,7 +38,7 @@ from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any, Mapping, Sequence
 
-from packaging.version import Version
+import semver
 
 from release import ranges, versions
 from release.errors import HarnessError, Problem
@@ -120,11 +122,11 @@ def entry_list_problems(entries: Any, source: str) -> list[Problem]:
         try:
             versions.parse_version(entry.get("version"))
         except versions.VersionSyntaxError as error:
-            problems.append(Problem(str(error), file=source, field=f"{where}.version", fix="use X.Y.Z as in kamiwaza.json"))
+            problems.append(Problem(str(error), file=source, field=f"{where}.version", fix="use a SemVer version such as 1.2.0 or 1.2.0-rc.1, as in kamiwaza.json"))
         try:
             ranges.parse(entry.get("kamiwaza_version"))
         except versions.VersionSyntaxError as error:
-            problems.append(Problem(str(error), file=source, field=f"{where}.kamiwaza_version", fix='use clauses such as ">=0.9.0,<1.0.0", or leave it empty for any'))
+            problems.append(Problem(str(error), file=source, field=f"{where}.kamiwaza_version", fix='use clauses such as ">=0.9.0,<1.0.0", or "*" (or leave it out) for any'))
     return problems
 
 
@@ -146,16 +148,16 @@ def range_text(entry: Entry) -> str:
     return value if isinstance(value, str) else ""
 
 
-def version_key(entry: Entry) -> Version:
-    """Precedence of an entry's version; build metadata is ignored."""
-    return Version(versions.parse_version(entry["version"]).public)
+def version_key(entry: Entry) -> semver.Version:
+    """SemVer precedence of an entry's version; build metadata is dropped so it never counts."""
+    return versions.parse_version(entry["version"]).replace(build=None)
 
 
 def canonical(entry: Entry) -> str:
     return json.dumps(entry, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 
 
-def sort_key(entry: Entry) -> tuple[str, Version, str, str]:
+def sort_key(entry: Entry) -> tuple[str, semver.Version, str, str]:
     return (entry["name"], version_key(entry), range_text(entry), canonical(entry))
 
 
@@ -240,9 +242,7 @@ def _decide(
 
     if conflict:
         return decision(Action.FAIL, f"{conflict}; give each version of one extension its own, non-overlapping kamiwaza_version")
-    mine = ranges.parse(text)
-    if mine.is_empty:
-        return decision(Action.FAIL, f'kamiwaza_version "{text}" matches no Kamiwaza release; fix the range in kamiwaza.json')
+    mine = ranges.parse(text)  # check_entries refused a range no release satisfies
     if any(r == entry for _, r in same_name):
         return decision(Action.UNCHANGED, f"{version} is already published with identical content")
     if not same_name:

@@ -1,12 +1,10 @@
 """Exact set algebra over `kamiwaza_version` ranges.
 
 The universe is the set of Kamiwaza *release* versions `X.Y.Z` (three
-non-negative integers, ordered lexicographically). Pre-releases, post-releases
-and local versions are not part of it: Kamiwaza ships releases, and packaging's
-own pre-release rules (`<2.0.0` excludes `2.0.0rc1`, `>=1.0.0` excludes
-`1.1.0a1` unless asked) would otherwise make "the set a specifier matches"
-depend on a flag. On release versions every operator means exactly what
-`packaging.specifiers.Specifier.contains` says, and the tests check that.
+non-negative integers, ordered lexicographically): Core compares its own
+release against MAJOR.MINOR[.PATCH] clauses, so pre-releases are not part of it.
+The grammar itself lives in `versions.py` (`versions.parse_range`); this module
+gives each clause its exact set and `parse` is what every command calls.
 
 In this universe every version v = (X, Y, Z) has an immediate successor
 (X, Y, Z + 1), so every clause is a union of half-open intervals
@@ -15,13 +13,14 @@ In this universe every version v = (X, Y, Z) has an immediate successor
     >=v   [v, inf)              >v    [succ(v), inf)
     <=v   [0.0.0, succ(v))      <v    [0.0.0, v)
     ==v   [v, succ(v))          !=v   [0.0.0, v) | [succ(v), inf)
-    ~=X.Y.Z   [X.Y.Z, X.(Y+1).0)        (>=X.Y.Z, ==X.Y.*)
 
-A specifier (comma = AND) is the intersection of its clauses; missing or empty
-means every release. A `Range` keeps its intervals sorted, non-empty and
-non-adjacent, so two ranges are the same set exactly when they are equal, and
-`relation` needs no sampling: it is decided from intersections and
-differences of intervals, for every version however large.
+A value (comma = AND) is the intersection of its clauses; missing, empty or
+`*` means every release. A set no release satisfies (`>=1.0.0,<0.5.0`) is a
+grammar error too: `parse` refuses it, so `make validate` does as well as publish.
+A `Range` keeps its intervals sorted, non-empty and non-adjacent, so two ranges
+are the same set exactly when they are equal, and `relation` needs no sampling:
+it is decided from intersections and differences of intervals, for every
+version however large.
 """
 
 from __future__ import annotations
@@ -30,11 +29,9 @@ from dataclasses import dataclass
 from enum import Enum
 from typing import Iterable, Union
 
-from packaging.specifiers import Specifier
-
 from release import versions
+from release.versions import Clause, Release
 
-Release = tuple[int, int, int]
 Bound = Union[Release, None]  # None: unbounded above
 ZERO: Release = (0, 0, 0)
 
@@ -54,14 +51,6 @@ class Relation(str, Enum):
 
 def successor(version: Release) -> Release:
     return (version[0], version[1], version[2] + 1)
-
-
-def release_of(text: str) -> Release:
-    """`"1.2.3"` -> (1, 2, 3); the clause grammar guarantees three numbers."""
-    parts = text.split(".")
-    if len(parts) != 3 or not all(part.isdigit() for part in parts):
-        raise versions.VersionSyntaxError(f'"{text}" is not a plain X.Y.Z release version')
-    return (int(parts[0]), int(parts[1]), int(parts[2]))
 
 
 def _below(bound: Bound, version: Release) -> bool:
@@ -163,10 +152,9 @@ def _text(version: Release) -> str:
     return ".".join(str(part) for part in version)
 
 
-def clause_range(clause: Specifier) -> Range:
-    """The exact set of releases one `OP X.Y.Z` clause matches."""
-    operator = clause.operator
-    version = release_of(clause.version)
+def clause_range(clause: Clause) -> Range:
+    """The exact set of releases one `(operator, version)` clause matches."""
+    operator, version = clause
     after = successor(version)
     if operator == ">=":
         return Range.of([(version, None)])
@@ -180,19 +168,29 @@ def clause_range(clause: Specifier) -> Range:
         return Range.of([(version, after)])
     if operator == "!=":
         return Range.of([(ZERO, version), (after, None)])
-    if operator == "~=":
-        return Range.of([(version, (version[0], version[1] + 1, 0))])
-    raise versions.VersionSyntaxError(f'operator "{operator}" is not supported in kamiwaza_version')
+    raise versions.VersionSyntaxError(f'operator "{operator}" is not one of {", ".join(versions.OPERATORS)}')
+
+
+def from_clauses(clauses: Iterable[Clause]) -> Range:
+    """The intersection of the clauses (AND); no clause at all is every release. May be empty."""
+    result = Range.everything()
+    for clause in clauses:
+        result = result & clause_range(clause)
+    return result
 
 
 def parse(text: object) -> Range:
-    """A `kamiwaza_version` value as a set of releases; missing or empty is everything.
+    """A `kamiwaza_version` value as the set of releases it allows; missing, empty or `*` is everything.
 
-    Raises `versions.VersionSyntaxError` for text the grammar refuses.
+    Raises `versions.VersionSyntaxError` for text the grammar refuses and for a
+    set no release satisfies. Every command checks `kamiwaza_version` through here.
     """
-    result = Range.everything()
-    for clause in versions.parse_range(text):
-        result = result & clause_range(clause)
+    result = from_clauses(versions.parse_range(text))
+    if result.is_empty:
+        raise versions.VersionSyntaxError(
+            f'kamiwaza_version "{text}" matches no Kamiwaza release (its clauses contradict each other); '
+            'make the lower bound lower than the upper bound, e.g. ">=0.9.0,<1.0.0"'
+        )
     return result
 
 

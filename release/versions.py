@@ -1,47 +1,65 @@
-"""Extension versions and `kamiwaza_version` specifiers: grammar and parsing.
+"""Extension versions (SemVer 2.0.0) and the `kamiwaza_version` grammar (Kamiwaza Core's).
 
-Versions are `X.Y.Z` with an optional semver `-pre` and `+build`; they are
-compared with `packaging`, so the pre-release part must be one packaging
-understands (`-alpha.1`, `-beta`, `-rc.2`, `-dev3`, `-post1`).
-`kamiwaza_version` is a comma-separated list of clauses `OP X.Y.Z` parsed by
-`packaging.specifiers`. The exact set algebra over these lives in `ranges.py`.
+Extension versions are parsed and ordered by the `semver` library: SemVer
+precedence, so `1.0.0-alpha < 1.0.0-alpha.1 < 1.0.0-beta < 1.0.0-rc.1 < 1.0.0`,
+`1.0.0-1` is a pre-release of 1.0.0 and build metadata (`+b1`) never changes
+precedence. Strict: no `v` prefix, no leading zeros, no trailing newline, ASCII
+digits only.
+
+`kamiwaza_version` follows the grammar Kamiwaza Core accepts, exactly:
+
+    value   := "" | "*" | clause ("," clause)*        (missing or null: unrestricted)
+    clause  := ws* op? number "." number ("." number)? ws*
+    op      := ">=" | ">" | "<=" | "<" | "==" | "!="   (none: "==")
+    number  := [0-9]+                                  (ASCII digits)
+
+A two-part version means `.0`. Whitespace is allowed only around a clause, and
+a value of only whitespace counts as empty. Everything else is refused with a
+message naming the clause and the fix: `~=`, `===`, wildcards, a `v` prefix,
+pre-release or local segments, an empty clause, a space inside a clause and
+non-ASCII digits. `ranges.py` turns the clauses into exact sets of releases
+(and refuses a set no release satisfies).
 """
 
 from __future__ import annotations
 
 import re
 
-from packaging.specifiers import InvalidSpecifier, Specifier, SpecifierSet
-from packaging.version import InvalidVersion, Version
+import semver
 
-# The shape packaging cannot enforce: exactly three numeric parts, no leading
-# zeros, no 'v' prefix. packaging then decides whether the pre/build parts parse.
-_SEMVER = re.compile(
-    r"^(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)"
-    r"(?:-[0-9A-Za-z-]+(?:\.[0-9A-Za-z-]+)*)?"
-    r"(?:\+[0-9A-Za-z-]+(?:\.[0-9A-Za-z-]+)*)?$"
-)
-_RELEASE = re.compile(r"^(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)$")
+Release = tuple[int, int, int]
+Clause = tuple[str, Release]  # (operator, (major, minor, patch))
 
-ALLOWED_OPERATORS = (">=", "<=", ">", "<", "==", "!=", "~=")
+OPERATORS = (">=", "<=", "==", "!=", ">", "<")  # longest first: the order a clause is matched in
+UNRESTRICTED = ("", "*")
 
+_CLAUSE = re.compile(r"(?P<op>>=|<=|==|!=|>|<)?(?P<major>[0-9]+)\.(?P<minor>[0-9]+)(?:\.(?P<patch>[0-9]+))?", re.ASCII)
+_WHITESPACE = " \t\r\n\f\v"  # what may surround a clause; str.strip() would also remove Unicode spaces
+_RANGE_FIX = 'write clauses such as ">=0.9.0,<1.0.0" (operators >=, >, <=, <, ==, != with MAJOR.MINOR[.PATCH]), or "*" for any'
 
 
 class VersionSyntaxError(ValueError):
-    """A version or specifier string that does not follow the grammar above."""
+    """A version or `kamiwaza_version` string that does not follow the grammar above."""
 
 
-def parse_version(text: object) -> Version:
+# --- extension versions (SemVer) ------------------------------------------------------
+
+
+def parse_version(text: object) -> semver.Version:
     """Parse an extension version; raise VersionSyntaxError with the reason."""
     if not isinstance(text, str):
         raise VersionSyntaxError(f"version must be a string, not {type(text).__name__}")
-    if not _SEMVER.match(text):
-        raise VersionSyntaxError(f'"{text}" is not X.Y.Z[-pre][+build]')
+    if not text.isascii():
+        raise VersionSyntaxError(f'"{text}" has non-ASCII characters; use MAJOR.MINOR.PATCH with ASCII digits, e.g. "1.2.0"')
+    if text[:1] in ("v", "V"):
+        raise VersionSyntaxError(f'"{text}" has a "v" prefix; drop it: "{text[1:]}"')
     try:
-        return Version(text)
-    except InvalidVersion:
+        # semver anchors its pattern at the true end of the text, so "1.0.0\n" is refused.
+        return semver.Version.parse(text)
+    except ValueError:
         raise VersionSyntaxError(
-            f'"{text}" has a pre-release part that cannot be ordered; use -alpha.N, -beta.N, -rc.N or -dev.N'
+            f'{text!r} is not a SemVer 2.0.0 version; use MAJOR.MINOR.PATCH with an optional -pre.release and +build part, '
+            'no leading zeros, e.g. "1.2.0" or "1.2.0-rc.1"'
         ) from None
 
 
@@ -53,21 +71,27 @@ def is_valid_version(text: object) -> bool:
     return True
 
 
-def parse_range(text: object) -> SpecifierSet:
-    """Parse a `kamiwaza_version` value. Missing or empty means unrestricted."""
+def same_release(a: semver.Version, b: semver.Version) -> bool:
+    """Equal SemVer precedence: the same release whatever their build metadata."""
+    return a.compare(b) == 0
+
+
+# --- kamiwaza_version (Core's constraint grammar) ------------------------------------
+
+
+def parse_range(text: object) -> tuple[Clause, ...]:
+    """Parse a `kamiwaza_version` value into its clauses; () means unrestricted.
+
+    Raises VersionSyntaxError naming the first clause the grammar refuses. This
+    checks the grammar only; `ranges.parse` also refuses a set no release satisfies.
+    """
     if text is None:
-        return SpecifierSet()
+        return ()
     if not isinstance(text, str):
-        raise VersionSyntaxError(f"kamiwaza_version must be a string, not {type(text).__name__}")
-    if not text.strip():
-        return SpecifierSet()
-    try:
-        specifiers = SpecifierSet(text)
-    except InvalidSpecifier:
-        raise VersionSyntaxError(f'"{text}" is not a valid version specifier') from None
-    for clause in specifiers:
-        _check_clause(clause, text)
-    return specifiers
+        raise VersionSyntaxError(f"kamiwaza_version must be a string, not {type(text).__name__}; {_RANGE_FIX}")
+    if text.strip(_WHITESPACE) in UNRESTRICTED:
+        return ()
+    return tuple(parse_clause(raw, text) for raw in text.split(","))
 
 
 def is_valid_range(text: object) -> bool:
@@ -78,8 +102,38 @@ def is_valid_range(text: object) -> bool:
     return True
 
 
-def _check_clause(clause: Specifier, whole: str) -> None:
-    if clause.operator not in ALLOWED_OPERATORS:
-        raise VersionSyntaxError(f'operator "{clause.operator}" in "{whole}" is not one of {", ".join(ALLOWED_OPERATORS)}')
-    if not _RELEASE.match(clause.version):
-        raise VersionSyntaxError(f'"{clause}" in "{whole}" must compare against a plain X.Y.Z version')
+def parse_clause(raw: str, whole: str) -> Clause:
+    """One comma-separated clause of `whole`, surrounding whitespace allowed."""
+    clause = raw.strip(_WHITESPACE)
+    match = _CLAUSE.fullmatch(clause)
+    if match is None:
+        raise VersionSyntaxError(f'kamiwaza_version "{whole}": {_clause_reason(clause)}')
+    patch = match.group("patch")
+    version = (int(match.group("major")), int(match.group("minor")), int(patch) if patch is not None else 0)
+    return (match.group("op") or "==", version)
+
+
+def _clause_reason(clause: str) -> str:
+    """Why a clause is refused, with its fix: the most specific reason first."""
+    if not clause:
+        return 'has an empty clause (a stray or doubled comma); remove it, e.g. ">=0.9.0,<1.0.0"'
+    quoted = f'clause "{clause}"'
+    operator = next((op for op in ("===", "~=", *OPERATORS) if clause.startswith(op)), "")
+    rest = clause[len(operator):]
+    if operator == "~=":
+        return f'{quoted} uses "~=", which Kamiwaza does not accept; write the bounds, e.g. ">=X.Y.Z,<X.(Y+1).0"'
+    if operator == "===":
+        return f'{quoted} uses "===", which Kamiwaza does not accept; use "==" (or a bare version)'
+    if not operator and clause[:1] in "=!~^":
+        return f'{quoted} has an unknown operator; use one of {", ".join(OPERATORS)} or none (equality)'
+    if any(character.isspace() for character in clause):
+        return f'{quoted} has a space inside it; write it without one, e.g. "{"".join(clause.split())}"'
+    if "*" in rest or any(part in ("x", "X") for part in rest.split(".")):
+        return f'{quoted} is a wildcard, which Kamiwaza does not accept; write the bounds, e.g. ">=1.2.0,<1.3.0" instead of "==1.2.*"'
+    if rest[:1] in ("v", "V"):
+        return f'{quoted} has a "v" prefix; drop it: "{operator}{rest[1:]}"'
+    if not rest.isascii():
+        return f"{quoted} has non-ASCII characters; use ASCII digits 0-9"
+    if "-" in rest or "+" in rest or re.search(r"[0-9][A-Za-z]", rest, re.ASCII):
+        return f'{quoted} has a pre-release or local segment; Kamiwaza compares MAJOR.MINOR[.PATCH] only, e.g. "{operator}1.2.0"'
+    return f"{quoted} is not OPERATOR MAJOR.MINOR[.PATCH]; {_RANGE_FIX}"
