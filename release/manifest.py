@@ -1,8 +1,11 @@
 """`kamiwaza.json`: loading and validation against the one schema file.
 
 The schema (`schemas/kamiwaza.schema.json`, Draft 2020-12) is the single
-definition of the manifest. Two formats the schema names are backed by
-`versions.py`: `semver` and `kamiwaza-version-range`.
+definition of the manifest: the kz-ext SDK's `KamiwazaMetadata` plus the
+harness's own keys; every other key is allowed and kept. Three formats the
+schema names are backed by code: `semver` (`versions.parse_version`),
+`kamiwaza-version-range` (`ranges.parse`: Core's grammar and a satisfiable set)
+and `kz-ext-version-range` (`versions.check_kz_ext_range`).
 """
 
 from __future__ import annotations
@@ -26,6 +29,9 @@ FORMAT_CHECKER = FormatChecker()
 FORMAT_CHECKER.checks("semver", raises=versions.VersionSyntaxError)(lambda value: not isinstance(value, str) or bool(versions.parse_version(value)))
 FORMAT_CHECKER.checks("kamiwaza-version-range", raises=versions.VersionSyntaxError)(
     lambda value: not isinstance(value, str) or ranges.parse(value) is not None
+)
+FORMAT_CHECKER.checks("kz-ext-version-range", raises=versions.VersionSyntaxError)(
+    lambda value: versions.check_kz_ext_range(value) is None
 )
 
 

@@ -14,7 +14,7 @@ from typing import Any, Mapping, Sequence
 from release.errors import Problem
 from release.extensions import Extension
 
-NAME_PATTERN = re.compile(r"^[a-z0-9]+(-[a-z0-9]+)*$")
+NAME_PATTERN = re.compile(r"[a-z0-9]+(-[a-z0-9]+)*", re.ASCII)  # used with fullmatch
 NAME_PREFIXES: Mapping[str, tuple[str, ...]] = {
     "app": (),
     "tool": ("tool-", "mcp-"),
@@ -27,7 +27,11 @@ DEFAULT_PREVIEW_URL_PREFIXES = (
     "https://assets.kamiwaza.ai/",
 )
 PREVIEW_PREFIXES_VARIABLE = "KAMIWAZA_PREVIEW_URL_PREFIXES"
-RESERVED_ENV_PREFIX = "KAMIWAZA_"
+# Exactly the variables Kamiwaza Core documents as set by itself at deploy time.
+# Other KAMIWAZA_* names (KAMIWAZA_URL, KAMIWAZA_USE_AUTH) are the extension's own.
+RESERVED_ENV_NAMES = frozenset(
+    {"KAMIWAZA_API_URL", "KAMIWAZA_APP_PORT", "KAMIWAZA_MODEL_PORT", "KAMIWAZA_DEPLOYMENT_ID", "OPENAI_BASE_URL"}
+)
 
 
 def name_problems(extension_type: str, name: str) -> list[str]:
@@ -36,30 +40,42 @@ def name_problems(extension_type: str, name: str) -> list[str]:
     Used before `make new` writes anything and by the naming check.
     """
     reasons = []
-    if not NAME_PATTERN.match(name):
+    if not NAME_PATTERN.fullmatch(name):
         reasons.append(f'"{name}" is not lowercase kebab-case (a-z, 0-9, single dashes)')
     prefixes = NAME_PREFIXES.get(extension_type, ())
     if prefixes and not name.startswith(prefixes):
-        reasons.append(f'{extension_type} names must start with {" or ".join(prefixes)}; "{name}" does not')
+        reasons.append(
+            f'{extension_type} names must start with {" or ".join(prefixes)}; "{name}" does not '
+            f'(e.g. "{suggested_name(extension_type, name)}")'
+        )
     return reasons
 
 
+def suggested_name(extension_type: str, name: str) -> str:
+    """A valid name close to `name`: kebab-cased, with the type's first prefix when it lacks one."""
+    kebab = "-".join(part for part in re.split(r"[^a-z0-9]+", name.lower(), flags=re.ASCII) if part) or "my-extension"
+    prefixes = NAME_PREFIXES.get(extension_type, ())
+    if prefixes and not kebab.startswith(prefixes):
+        kebab = prefixes[0] + kebab
+    return kebab
+
+
 def naming_problems(extension: Extension, data: Mapping[str, Any]) -> list[Problem]:
+    """The folder name and the manifest name: valid, and equal.
+
+    When they differ, one problem says which one to change: the manifest name
+    when the folder name is valid (the folder is what TYPE/NAME select), the
+    folder when only the manifest name is valid, both to one suggestion otherwise.
+    """
     path = extension.manifest_path
-    problems = [
-        Problem(reason, file=path, field="$.name", fix=_rename_fix(extension.type))
-        for reason in name_problems(extension.type, extension.name)
-    ]
     declared = data.get("name")
     if isinstance(declared, str) and declared != extension.name:
-        problems.append(
-            Problem(
-                f'name "{declared}" differs from the folder name "{extension.name}"',
-                file=path,
-                field="$.name",
-                fix=f'set "name" to "{extension.name}" or rename the folder to {declared}',
-            )
-        )
+        problems = [_mismatch_problem(extension, declared)]
+    else:
+        problems = [
+            Problem(reason, file=path, field="$.name", fix=_rename_fix(extension))
+            for reason in name_problems(extension.type, extension.name)
+        ]
     template_type = data.get("template_type")
     if isinstance(template_type, str) and template_type != extension.type:
         problems.append(
@@ -73,10 +89,24 @@ def naming_problems(extension: Extension, data: Mapping[str, Any]) -> list[Probl
     return problems
 
 
-def _rename_fix(extension_type: str) -> str:
-    prefixes = NAME_PREFIXES.get(extension_type, ())
-    hint = f", starting with {' or '.join(prefixes)}" if prefixes else ""
-    return f"rename the folder and the manifest name to lowercase kebab-case{hint}"
+def _mismatch_problem(extension: Extension, declared: str) -> Problem:
+    folder = extension.name
+    message = f'name "{declared}" differs from the folder name "{folder}"'
+    if not name_problems(extension.type, folder):
+        fix = f'set "name" to "{folder}" in kamiwaza.json (the folder name is valid and is what TYPE/NAME select)'
+    elif not name_problems(extension.type, declared):
+        fix = f'rename the folder extensions/{extension.type}s/{folder} to {declared} (the manifest name is the valid one)'
+    else:
+        suggestion = suggested_name(extension.type, folder)
+        reasons = "; ".join(name_problems(extension.type, folder))
+        message += f", and neither is valid ({reasons})"
+        fix = f'rename the folder to {suggestion} and set "name" to "{suggestion}"'
+    return Problem(message, file=extension.manifest_path, field="$.name", fix=fix)
+
+
+def _rename_fix(extension: Extension) -> str:
+    suggestion = suggested_name(extension.type, extension.name)
+    return f'rename the folder extensions/{extension.type}s/{extension.name} to {suggestion} and set "name" to "{suggestion}"'
 
 
 def preview_prefixes(env: Mapping[str, str]) -> tuple[str, ...]:
@@ -126,18 +156,20 @@ def preview_image_key(data: Mapping[str, Any]) -> str | None:
 
 
 def env_defaults_problems(extension: Extension, data: Mapping[str, Any]) -> list[Problem]:
+    """`env_defaults` may not set a variable Kamiwaza sets itself at deploy time."""
     defaults = data.get("env_defaults")
     if not isinstance(defaults, Mapping):
         return []
+    reserved = ", ".join(sorted(RESERVED_ENV_NAMES))
     return [
         Problem(
-            f'env_defaults sets the reserved variable {key}',
+            f"env_defaults sets {key}, which Kamiwaza sets itself at deploy time",
             file=extension.manifest_path,
             field=f"$.env_defaults.{key}",
-            fix=f"remove it: Kamiwaza sets {RESERVED_ENV_PREFIX}* variables itself; use a name without that prefix",
+            fix=f"remove it (Kamiwaza sets {reserved}); read the value Kamiwaza provides instead",
         )
         for key in sorted(defaults)
-        if str(key).upper().startswith(RESERVED_ENV_PREFIX)
+        if key in RESERVED_ENV_NAMES
     ]
 
 

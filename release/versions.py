@@ -26,6 +26,7 @@ from __future__ import annotations
 import re
 
 import semver
+from packaging.specifiers import InvalidSpecifier, SpecifierSet
 
 Release = tuple[int, int, int]
 Clause = tuple[str, Release]  # (operator, (major, minor, patch))
@@ -137,3 +138,30 @@ def _clause_reason(clause: str) -> str:
     if "-" in rest or "+" in rest or re.search(r"[0-9][A-Za-z]", rest, re.ASCII):
         return f'{quoted} has a pre-release or local segment; Kamiwaza compares MAJOR.MINOR[.PATCH] only, e.g. "{operator}1.2.0"'
     return f"{quoted} is not OPERATOR MAJOR.MINOR[.PATCH]; {_RANGE_FIX}"
+
+
+# --- kz_ext_version (the kz-ext CLI's own constraint) ---------------------------------
+
+
+def is_valid_kz_ext_range(text: object) -> bool:
+    """Whether `kz_ext_version` is a constraint the kz-ext CLI can read.
+
+    The CLI is a Python package with PEP 440 versions and checks this field with
+    `packaging.specifiers`, so that is the grammar here too. It is not about
+    extension versions, which are SemVer (above). Missing or null is unrestricted.
+    """
+    if text is None:
+        return True
+    if not isinstance(text, str):
+        return False
+    try:
+        SpecifierSet(text)
+    except InvalidSpecifier:
+        return False
+    return True
+
+
+def check_kz_ext_range(text: object) -> None:
+    """Raise VersionSyntaxError when `kz_ext_version` is not a range the kz-ext CLI reads."""
+    if not is_valid_kz_ext_range(text):
+        raise VersionSyntaxError(f'kz_ext_version "{text}" is not a version range the kz-ext CLI reads; use clauses such as ">=0.5.0,<1.0.0"')

@@ -26,9 +26,51 @@ def test_non_kebab_names_are_refused(name):
     assert any("kebab-case" in reason for reason in rules.name_problems("app", name))
 
 
-def test_folder_and_manifest_name_must_match(app):
+@pytest.mark.parametrize(("extension_type", "name", "suggestion"), [("tool", "weather", "tool-weather"), ("service", "kv", "service-kv"), ("tool", "Weather_API", "tool-weather-api")])
+def test_a_name_missing_its_prefix_gets_a_suggestion(extension_type, name, suggestion):
+    reasons = rules.name_problems(extension_type, name)
+    assert any(f'"{suggestion}"' in reason for reason in reasons)
+    assert rules.suggested_name(extension_type, name) == suggestion
+    assert rules.name_problems(extension_type, suggestion) == []
+
+
+@pytest.mark.parametrize("name", ["tool-x", "mcp-x"])
+def test_tools_may_start_with_tool_or_mcp(name):
+    assert rules.name_problems("tool", name) == []
+    assert rules.name_problems("service", name) != []
+
+
+def test_a_trailing_newline_is_not_kebab_case():
+    assert rules.name_problems("app", "my-app\n")
+
+
+def extension(tmp_path, extension_type, folder):
+    return Extension(extension_type, folder, tmp_path / "extensions" / f"{extension_type}s" / folder)
+
+
+def test_differing_valid_names_change_the_manifest(app):
     problems = rules.naming_problems(app, {"name": "other-app"})
-    assert [p.field for p in problems] == ["$.name"] and "folder name" in problems[0].message
+    assert len(problems) == 1 and problems[0].field == "$.name" and "folder name" in problems[0].message
+    assert problems[0].fix.startswith('set "name" to "my-app"')
+
+
+def test_a_folder_missing_its_prefix_is_renamed_to_the_manifest_name(tmp_path):
+    problems = rules.naming_problems(extension(tmp_path, "tool", "weather"), {"name": "mcp-weather"})
+    assert len(problems) == 1
+    assert "rename the folder extensions/tools/weather to mcp-weather" in problems[0].fix
+
+
+def test_when_neither_name_is_valid_one_problem_suggests_one_name(tmp_path):
+    problems = rules.naming_problems(extension(tmp_path, "service", "kv"), {"name": "KV"})
+    assert len(problems) == 1
+    assert "neither is valid" in problems[0].message
+    assert 'rename the folder to service-kv and set "name" to "service-kv"' in problems[0].fix
+
+
+def test_matching_names_report_only_the_name_rules(tmp_path):
+    problems = rules.naming_problems(extension(tmp_path, "tool", "weather"), {"name": "weather"})
+    assert len(problems) == 1 and "tool-weather" in problems[0].fix
+    assert rules.naming_problems(extension(tmp_path, "tool", "mcp-weather"), {"name": "mcp-weather"}) == []
 
 
 def test_template_type_must_match_folder(app):
@@ -61,9 +103,20 @@ def test_preview_prefixes_are_configurable():
     assert rules.preview_prefixes({}) == rules.DEFAULT_PREVIEW_URL_PREFIXES
 
 
-def test_reserved_env_defaults(app):
-    problems = rules.env_defaults_problems(app, {"env_defaults": {"KAMIWAZA_API_URL": "x", "kamiwaza_token": "y", "LOG_LEVEL": "info"}})
-    assert [p.field for p in problems] == ["$.env_defaults.KAMIWAZA_API_URL", "$.env_defaults.kamiwaza_token"]
+@pytest.mark.parametrize("name", sorted(rules.RESERVED_ENV_NAMES))
+def test_each_reserved_env_default_is_refused(app, name):
+    problems = rules.env_defaults_problems(app, {"env_defaults": {name: "x", "LOG_LEVEL": "info"}})
+    assert [p.field for p in problems] == [f"$.env_defaults.{name}"]
+    assert "KAMIWAZA_DEPLOYMENT_ID" in problems[0].fix
+
+
+def test_reserved_env_defaults_are_exactly_cores():
+    assert rules.RESERVED_ENV_NAMES == {"KAMIWAZA_API_URL", "KAMIWAZA_APP_PORT", "KAMIWAZA_MODEL_PORT", "KAMIWAZA_DEPLOYMENT_ID", "OPENAI_BASE_URL"}
+
+
+@pytest.mark.parametrize("name", ["KAMIWAZA_URL", "KAMIWAZA_USE_AUTH", "kamiwaza_api_url", "OPENAI_API_KEY", "LOG_LEVEL"])
+def test_other_env_defaults_are_the_extensions_own(app, name):
+    assert rules.env_defaults_problems(app, {"env_defaults": {name: "x"}}) == []
 
 
 def test_shared_values_name_the_other_extensions(tmp_path):
