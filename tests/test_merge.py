@@ -6,6 +6,7 @@ import json
 import random
 
 import pytest
+import semver
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -100,8 +101,51 @@ def test_same_version_with_a_disjoint_range_is_still_immutable():
 
 
 def test_build_metadata_does_not_make_a_new_version():
-    _, actions = decide([entry(version="1.0.0+b1")], [entry(version="1.0.0+b2")])
-    assert actions == [Action.FAIL]
+    result, actions = decide([entry(version="1.0.0+b1")], [entry(version="1.0.0+b2")])
+    assert actions == [Action.FAIL] and "immutable" in result.decisions[0].reason
+    _, actions = decide([entry(version="1.0.0+b1")], [entry(version="1.0.0+b1")])
+    assert actions == [Action.UNCHANGED]
+
+
+# --- SemVer order, not PEP 440 ----------------------------------------------------------
+
+@pytest.mark.parametrize(
+    ("published", "local", "action", "says"),
+    [
+        ("1.0.0", "1.0.0-1", Action.FAIL, "older"),  # PEP 440 read 1.0.0-1 as a post-release (newer)
+        ("1.0.0-1", "1.0.0", Action.REPLACE, "upgrade"),
+        ("1.0.0-rc.1", "1.0.0-pre.1", Action.FAIL, "older"),  # "pre" < "rc": different, and older
+        ("1.0.0-pre.1", "1.0.0-rc.1", Action.REPLACE, "upgrade"),  # PEP 440 read both as the same release
+        ("1.0.0-alpha.1", "1.0.0-alpha", Action.FAIL, "older"),
+        ("1.0.0-beta.11", "1.0.0-beta.2", Action.FAIL, "older"),
+        ("1.0.0-rc.1", "1.0.0", Action.REPLACE, "upgrade"),
+        ("1.0.0+b1", "1.0.1-rc.1+b1", Action.REPLACE, "upgrade"),
+    ],
+)
+def test_newer_older_and_same_follow_semver(published, local, action, says):
+    result, actions = decide([entry(version=published)], [entry(version=local)])
+    assert actions == [action]
+    assert says in result.decisions[0].reason
+
+
+SEMVERS = st.sampled_from(["1.0.0-alpha", "1.0.0-alpha.1", "1.0.0-beta", "1.0.0-rc.1", "1.0.0-pre.1", "1.0.0-1", "1.0.0", "1.0.0+b1", "1.0.0+b2", "1.0.1-rc.1", "1.0.1"])
+
+
+@settings(max_examples=150, deadline=None)
+@given(SEMVERS, SEMVERS)
+def test_decisions_follow_the_librarys_precedence(published, local):
+    _, actions = decide([entry(version=published)], [entry(version=local)])
+    order = semver.Version.parse(local).compare(published)
+    if published == local:
+        assert actions == [Action.UNCHANGED]
+    else:
+        assert actions == [Action.REPLACE if order > 0 else Action.FAIL]
+
+
+def test_merged_entries_are_sorted_by_semver():
+    remote = [entry(version="1.0.0", kamiwaza_version=">=2.0.0"), entry(version="1.0.0-rc.1", kamiwaza_version="<1.0.0")]
+    result, _ = decide(remote, [entry(version="1.0.0-1", kamiwaza_version=">=1.0.0,<2.0.0")])
+    assert [e["version"] for e in result.merged] == ["1.0.0-1", "1.0.0-rc.1", "1.0.0"]
 
 
 def test_force_replaces_what_it_conflicts_with():
@@ -122,9 +166,11 @@ def test_local_contradictions_fail_even_with_force():
     assert actions == [Action.INSERT]
 
 
-def test_empty_range_fails():
-    result, actions = decide([], [entry(kamiwaza_version=">=2.0.0,<1.0.0")], force=True)
-    assert actions == [Action.FAIL] and "matches no Kamiwaza release" in result.decisions[0].reason
+def test_a_range_no_release_satisfies_is_bad_input_even_with_force():
+    with pytest.raises(HarnessError) as caught:
+        merge.plan([], [entry(kamiwaza_version=">=2.0.0,<1.0.0")], force=True)
+    assert [p.field for p in caught.value.problems] == ["$[0].kamiwaza_version"]
+    assert "matches no Kamiwaza release" in caught.value.render()
 
 
 @pytest.mark.parametrize(
@@ -134,6 +180,9 @@ def test_empty_range_fails():
         ([], [{"version": "1.0.0"}], "$[0].name"),
         ([], [entry(version="1.0")], "$[0].version"),
         ([entry(kamiwaza_version=">=banana")], [], "$[0].kamiwaza_version"),
+        ([entry(kamiwaza_version="~=0.9.0")], [], "$[0].kamiwaza_version"),
+        ([], [entry(version="1.0.0\n")], "$[0].version"),
+        ([], [entry(version="v1.0.0")], "$[0].version"),
         ([], ["text"], "$[0]"),
     ],
 )
@@ -146,8 +195,8 @@ def test_bad_input_is_one_harness_error(remote, local, field):
 # --- properties --------------------------------------------------------------------
 
 NAMES = st.sampled_from(["alpha", "beta"])
-VERSIONS = st.sampled_from(["1.0.0", "1.1.0", "2.0.0", "2.0.1"])
-RANGES = st.sampled_from(["", ">=1.0.0", "<1.0.0", ">=0.5.0,<2.0.0", ">=2.0.0", "~=1.2.0", "!=1.5.0", ">=1.0.0,<1.5.0"])
+VERSIONS = st.sampled_from(["1.0.0", "1.1.0", "2.0.0", "2.0.1", "2.0.1-rc.1", "1.0.0+b1", "1.0.0-1"])
+RANGES = st.sampled_from(["", "*", ">=1.0.0", "<1.0", ">=0.5.0,<2.0.0", ">=2.0.0", ">=1.2,<1.3", "!=1.5.0", ">=1.0.0,<1.5.0", "1.2"])
 ENTRIES = st.builds(lambda n, v, r, c: {"name": n, "version": v, "kamiwaza_version": r, "content": c}, NAMES, VERSIONS, RANGES, st.sampled_from(["x", "y"]))
 PROPERTY = settings(max_examples=120, deadline=None)
 
@@ -158,7 +207,7 @@ def valid_remote(candidates):
     for candidate in candidates:
         clash = any(
             k["name"] == candidate["name"]
-            and (k["version"] == candidate["version"] or ranges.overlaps(k["kamiwaza_version"], candidate["kamiwaza_version"]))
+            and (merge.version_key(k) == merge.version_key(candidate) or ranges.overlaps(k["kamiwaza_version"], candidate["kamiwaza_version"]))
             for k in kept
         )
         if not clash:
