@@ -3,6 +3,12 @@
 Reads each extension's docker-compose.yml and kamiwaza.json, writes
 docker-compose.appgarden.yml beside them, or (check mode) reports drift with a
 unified diff. One extension's bad input never stops the others.
+
+Drift is about content: the file on disk and the generated text are compared
+as parsed YAML documents, so a file written by Kamiwaza's own tooling with other
+indentation, quoting, key order or comments is not stale, and writing mode
+leaves such an equivalent file alone. Only a real difference is stale (with the
+text diff) or rewritten (with the canonical text).
 """
 
 from __future__ import annotations
@@ -12,6 +18,8 @@ from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
 from typing import Iterable
+
+import yaml
 
 from release import compose, fileio, manifest
 from release.errors import HarnessError, Problem, render_problems
@@ -77,7 +85,7 @@ def sync_one(extension: Extension, *, check: bool) -> SyncResult:
     except HarnessError as error:
         return SyncResult(extension, Status.ERROR, problems=error.problems)
     current = _read(extension.appgarden_path)
-    if current == expected:
+    if same_content(current, expected):
         return SyncResult(extension, Status.UNCHANGED)
     if check:
         what = "is missing" if current is None else "is stale: it differs from what `make sync-compose` generates"
@@ -89,6 +97,18 @@ def sync_one(extension: Extension, *, check: bool) -> SyncResult:
         problem = Problem(f"cannot write the file: {error.strerror}", file=extension.appgarden_path, fix="make the extension folder writable")
         return SyncResult(extension, Status.ERROR, problems=(problem,))
     return SyncResult(extension, Status.WRITTEN)
+
+
+def same_content(current: str | None, expected: str) -> bool:
+    """Whether the file on disk holds the same YAML document as the generated text."""
+    if current is None:
+        return False
+    if current == expected:
+        return True
+    try:
+        return compose.parse_yaml(current) == compose.parse_yaml(expected)
+    except yaml.YAMLError:
+        return False  # unreadable YAML is stale: it gets rewritten (or reported)
 
 
 def check(extension: Extension) -> SyncResult:

@@ -248,3 +248,69 @@ def test_validate_runs_the_drift_check_per_extension(sample_repo, run_checks):
         "checks/test_appgarden.py::test_project_image_version[app/kaizen]",
     ]
     assert "+    image: kamiwazaai/kaizen-backend:1.0.2" in stale.stdout
+
+
+# --- Drift is about content ---------------------------------------------------------------------
+
+
+def _rewrite_like_other_tooling(path: Path, change=None) -> str:
+    """The same document as another tool would write it: other indentation, key order, quoting, comments."""
+    import yaml
+
+    document = compose.parse_yaml(path.read_text())
+    if change:
+        change(document)
+    reordered = dict(reversed(list(document.items())))
+    text = "# written by kz-ext, not by make sync-compose\n" + yaml.safe_dump(reordered, indent=4, sort_keys=True, default_style=None)
+    text = text.replace("services:\n", "services:   # the App Garden services\n", 1)
+    path.write_text(text)
+    return text
+
+
+def test_an_equivalent_file_with_other_formatting_is_not_stale_and_is_not_rewritten(sample_repo, run_cli):
+    extension = _extension(sample_repo, "app/kaizen")
+    text = _rewrite_like_other_tooling(extension.appgarden_path)
+    assert text != sync.render_appgarden(extension)
+    assert sync.check(extension).status is sync.Status.UNCHANGED
+    code, out, _ = run_cli(sample_repo, "sync-compose", "--check")
+    assert code == 0 and "unchanged app/kaizen" in out
+    code, out, _ = run_cli(sample_repo, "sync-compose")
+    assert code == 0 and "3 unchanged" in out
+    assert extension.appgarden_path.read_text() == text  # the equivalent file is left as it is
+
+
+def test_a_real_difference_under_other_formatting_is_stale_with_a_diff(sample_repo, run_cli):
+    extension = _extension(sample_repo, "app/kaizen")
+
+    def drop_a_variable(document):
+        service = next(iter(document["services"].values()))
+        service["environment"] = {"EXTRA": "1"}
+
+    _rewrite_like_other_tooling(extension.appgarden_path, drop_a_variable)
+    result = sync.check(extension)
+    assert result.status is sync.Status.STALE
+    assert "+++ " in result.diff and "EXTRA" in result.diff
+    code, out, _ = run_cli(sample_repo, "sync-compose")
+    assert code == 0 and "written   app/kaizen" in out
+    assert extension.appgarden_path.read_text() == sync.render_appgarden(extension)  # canonical text once it differs
+
+
+def test_unreadable_yaml_on_disk_is_stale(sample_repo):
+    extension = _extension(sample_repo, "app/kaizen")
+    extension.appgarden_path.write_text("services: [unclosed\n")
+    assert sync.check(extension).status is sync.Status.STALE
+
+
+@pytest.mark.parametrize(
+    ("current", "expected", "same"),
+    [
+        ("a: 1\nb: [x, y]\n", "b:\n  - x\n  - y\na: 1\n", True),
+        ("# comment\na: '1'\n", "a: \"1\"\n", True),
+        ("a: 1\n", "a: '1'\n", False),
+        ("a: [x, y]\n", "a: [y, x]\n", False),
+        (None, "a: 1\n", False),
+        ("a: [\n", "a: 1\n", False),
+    ],
+)
+def test_same_content_compares_documents(current, expected, same):
+    assert sync.same_content(current, expected) is same
