@@ -1,13 +1,13 @@
 # Every target is one line: the logic lives in release/ (python -m release) and checks/ (pytest).
 # Variables come from the command line, the environment or .env: TYPE NAME STAGE DRY_RUN FORCE
-# BUILD CHECK SINCE IMAGES LOCK_TIMEOUT LOCK_ID IMAGE_REGISTRY N PORT TEST_PORTS TEST_TIMEOUT TEST_JOBS.
+# BUILD CHECK SINCE IMAGES LOCK_TIMEOUT LOCK_ID IMAGE_REGISTRY N PORT TEST_PORTS TEST_TIMEOUT TEST_JOBS PART PRE.
 PYTHON ?= python3
 RELEASE = $(PYTHON) -m release
 export TYPE NAME STAGE DRY_RUN FORCE BUILD CHECK SINCE IMAGES LOCK_TIMEOUT LOCK_ID IMAGE_REGISTRY N PORT \
-	TEST_PORTS TEST_TIMEOUT TEST_JOBS
+	TEST_PORTS TEST_TIMEOUT TEST_JOBS PART PRE
 
 .DEFAULT_GOAL := help
-.PHONY: help bootstrap base-images new list validate tests sync-compose build build-all test test-all push \
+.PHONY: help bootstrap base-images new list validate tests sync-compose bump build build-all test test-all push \
 	build-registry package-registry publish-registry publish-registry-direct download-registry \
 	remove-publish-lock ci-pipeline bench moto-server
 
@@ -19,6 +19,7 @@ list: ; @$(RELEASE) list
 validate: ; $(PYTHON) -m pytest checks/ --junitxml=build/reports/validate.xml $(PYTEST_ARGS)
 tests: ; $(PYTHON) -m pytest -n auto
 sync-compose: ; $(RELEASE) sync-compose
+bump: ; $(RELEASE) bump
 build: ; $(RELEASE) build
 build-all: ; $(RELEASE) build-all
 test: ; $(RELEASE) test

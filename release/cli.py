@@ -24,6 +24,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "new": ("new", "make new TYPE={app|tool|service} NAME={name}  - create an extension from templates/"),
     "list": ("list_extensions", "make list [TYPE=..] [NAME=..] [SINCE=ref]  - list the extensions (python -m release list --json: a CI matrix)"),
     "sync-compose": ("sync_compose", "make sync-compose [TYPE=.. NAME=..] [SINCE=ref] [CHECK=1]  - write docker-compose.appgarden.yml (CHECK=1: fail on drift)"),
+    "bump": ("bump", "make bump TYPE=.. NAME=.. [PART=patch|minor|major] [PRE=rc.1] [DRY_RUN=1]  - SemVer bump of kamiwaza.json's version, then sync-compose"),
     "base-images": ("base_images", "make base-images [FORCE=1]  - create the local base images (no registry pull)"),
     "build": ("build", "make build TYPE=.. NAME=..  - sync-compose, then build kamiwazaai/{ext}-{svc}:{version}-dev"),
     "build-all": ("build", "make build-all [SINCE=ref]  - build every extension (or those changed since a git ref)"),
