@@ -298,7 +298,7 @@ def test_appgarden_behind_the_manifest_version_points_to_sync_compose(repo):
 
 def test_hand_edited_appgarden_is_stale(repo):
     path = repo / "extensions/tools/tool-text-utils/docker-compose.appgarden.yml"
-    path.write_text(path.read_text() + "# a hand edit\n")
+    path.write_text(path.read_text() + "x-hand-edit: true\n")  # content, not only a comment: drift is about content
     with pytest.raises(HarnessError) as caught:
         build(repo)
     text = caught.value.render()
