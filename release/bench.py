@@ -54,7 +54,7 @@ WORDS = (
     "atlas", "beacon", "cobalt", "delta", "ember", "fable", "granite", "harbor", "iris", "juniper",
     "kestrel", "lumen", "meridian", "nimbus", "onyx", "prism", "quartz", "raven", "sierra", "tundra",
 )
-KAMIWAZA_RANGES = (">=0.9.0,<1.0.0", ">=0.9.0", ">=0.8.0,!=0.8.5", "~=0.9.2", ">=0.10.0,<0.12.0")
+KAMIWAZA_RANGES = (">=0.9.0,<1.0.0", ">=0.9.0", ">=0.8.0,!=0.8.5", ">=0.9.2,<0.10", ">=0.10.0,<0.12.0")
 CATEGORIES = ("productivity", "analytics", "data", "developer-tools", "knowledge", "operations")
 
 
