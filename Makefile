@@ -10,7 +10,7 @@ export TYPE NAME STAGE DRY_RUN FORCE BUILD CHECK SINCE IMAGES LOCK_TIMEOUT LOCK_
 .DEFAULT_GOAL := help
 .PHONY: help bootstrap base-images new list validate tests sync-compose build build-all test test-all push \
 	build-registry package-registry publish-registry publish-registry-direct download-registry \
-	remove-publish-lock ci-pipeline bench moto-server
+	remove-publish-lock list-published doctor ci-pipeline bench moto-server
 
 help: ; @$(RELEASE) help
 bootstrap: ; bash scripts/bootstrap.sh
@@ -31,6 +31,8 @@ publish-registry: ; $(RELEASE) publish-registry
 publish-registry-direct: ; $(RELEASE) publish-registry-direct
 download-registry: ; $(RELEASE) download-registry
 remove-publish-lock: ; $(RELEASE) remove-publish-lock
+list-published: ; @$(RELEASE) list-published
+doctor: ; @$(RELEASE) doctor
 ci-pipeline: ; $(RELEASE) ci-pipeline
 bench: ; $(RELEASE) bench
 moto-server: ; $(RELEASE) moto-server
