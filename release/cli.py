@@ -38,6 +38,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "publish-registry-direct": ("publish_registry", "make publish-registry-direct [STAGE=..]  - legacy direct sync (no version checks)"),
     "download-registry": ("download_registry", "make download-registry [STAGE=..]  - save the remote registry under build/registry-download/"),
     "remove-publish-lock": ("remove_publish_lock", "make remove-publish-lock STAGE=.. [LOCK_ID=..]  - remove the registry lock"),
+    "list-published": ("list_published", "make list-published [STAGE=..]  - the remote catalog (name, version, kamiwaza_version, images, pinned) and the lock (python -m release list-published --json)"),
+    "doctor": ("doctor", "make doctor [STAGE=..]  - check Docker, Compose v2, base images, the image registry, each stage's settings and bucket"),
     "ci-pipeline": ("ci_pipeline", "make ci-pipeline  - build-all, test-all, sync-compose, validate, build-registry, package-registry"),
     "moto-server": ("moto_server", "make moto-server [PORT=5000]  - a local S3 (moto) with one bucket per stage, for trying publish-registry"),
     "bench": ("bench", "make bench [N=200]  - time the pipeline on a synthetic monorepo"),

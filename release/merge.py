@@ -40,7 +40,7 @@ from typing import Any, Mapping, Sequence
 
 import semver
 
-from release import ranges, versions
+from release import image_check, ranges, versions
 from release.errors import HarnessError, Problem
 
 Entry = Mapping[str, Any]
@@ -167,7 +167,8 @@ def _label(entry: Entry) -> str:
 
 def _differences(a: Entry, b: Entry) -> str:
     keys = sorted(key for key in set(a) | set(b) if a.get(key) != b.get(key))
-    return ", ".join(keys)
+    moved = image_check.digest_changes(b.get("docker_images") or (), a.get("docker_images") or ())
+    return ", ".join(keys) + (f"; the image digest changed: {'; '.join(moved)}" if moved else "")
 
 
 # --- the planner ---------------------------------------------------------------

@@ -34,7 +34,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable, Iterator, Mapping, Sequence
 
-from release import checks_run, fileio, log, merge, ranges, registry, s3
+from release import checks_run, fileio, image_check, log, merge, ranges, registry, s3
 from release.config import Settings, parse_seconds
 from release.errors import EXIT_FAILED, EXIT_OK, HarnessError, Problem
 
@@ -491,6 +491,7 @@ def publish(settings: Settings, *, direct: bool = False, remote: s3.Remote | Non
         if not result.green:
             raise gate_error(result)
         log.info(f"  {result.how}")
+    local = image_check.prepare(local, settings, options)  # images exist (and are pinned) before any remote step
     changes = upsert(remote, local, options, root=settings.root, hook=hook)
     if not options.dry_run:
         written = len(changes.objects)

@@ -136,7 +136,11 @@ def moto_server() -> Iterator[MotoServer]:
 
 @pytest.fixture
 def s3_bucket(moto_server: MotoServer) -> S3Bucket:
-    """A new empty bucket, and the settings that point the harness at it (stage-independent)."""
+    """A new empty bucket, and the settings that point the harness at it (stage-independent).
+
+    The settings include SKIP_IMAGE_CHECK=1: publish tests about the bucket do not start an
+    image registry. Tests of the image check (tests/test_image_check.py) set it to 0.
+    """
     name = f"registry-{uuid.uuid4().hex[:20]}"
     client = moto_server.client()
     client.create_bucket(Bucket=name)
@@ -144,6 +148,7 @@ def s3_bucket(moto_server: MotoServer) -> S3Bucket:
         **CREDENTIALS,
         "KAMIWAZA_REGISTRY_ENDPOINT": moto_server.endpoint,
         "KAMIWAZA_REGISTRY_BUCKET": name,
+        "SKIP_IMAGE_CHECK": "1",
     }
     return S3Bucket(name=name, endpoint=moto_server.endpoint, client=client, env=env)
 
