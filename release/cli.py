@@ -67,7 +67,7 @@ def _add_common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--since", dest="SINCE", help="only extensions changed since this git ref (SINCE)")
 
 
-_OVERRIDES = ("TYPE", "NAME", "STAGE", "DRY_RUN", "FORCE", "BUILD", "CHECK", "SINCE")
+_OVERRIDES = ("TYPE", "NAME", "STAGE", "DRY_RUN", "FORCE", "BUILD", "CHECK", "SINCE", "NO_BUILD")
 
 
 def _module(module_name: str, required: bool = True):

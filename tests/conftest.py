@@ -23,7 +23,7 @@ FIXTURE_MONOREPO = Path(__file__).resolve().parent / "fixtures" / "monorepo"
 collect_ignore_glob = ["fixtures/*"]
 # Variables the Makefile exports; a test must never inherit them from the shell.
 HARNESS_VARIABLES = (
-    "TYPE", "NAME", "STAGE", "DRY_RUN", "FORCE", "BUILD", "CHECK", "SINCE", "IMAGES",
+    "TYPE", "NAME", "STAGE", "DRY_RUN", "FORCE", "BUILD", "NO_BUILD", "CHECK", "SINCE", "IMAGES",
     "LOCK_TIMEOUT", "LOCK_ID", "IMAGE_REGISTRY", "N", "PORT", "KAMIWAZA_ROOT", "SOURCE_DATE_EPOCH",
     "TEST_PORTS", "TEST_TIMEOUT", "TEST_JOBS",
 )

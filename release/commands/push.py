@@ -31,7 +31,7 @@ def run(settings: Settings, args) -> int:
             results = builds.build(settings.root, extensions, environ=settings.env, client=client)
             log.info(log.table(builds.SUMMARY_HEADERS, builds.summary_rows(results)))
             builds.raise_for_failures(results)
-    missing = push.missing_sources(client, items)
+    missing = push.missing_sources(client, items) or push.stale_sources(client, items, settings.env)
     if missing:
         raise HarnessError(problems=missing, exit_code=EXIT_BAD_INPUT)
     with log.step(f"push {len(items)} image(s) to {where} (STAGE={settings.stage})"):
@@ -57,8 +57,8 @@ def dry_run(settings: Settings, items: list[push.PushItem], where: str) -> int:
     except HarnessError:
         log.warn("no Docker engine answers: the local images were not checked")
         return 0
-    missing = push.missing_sources(client, items)
+    missing = push.missing_sources(client, items) or push.stale_sources(client, items, settings.env)
     if missing:
         raise HarnessError(problems=missing, exit_code=EXIT_BAD_INPUT)
-    log.info("DRY_RUN: every local image is present")
+    log.info("DRY_RUN: every local image is present and built from the current sources")
     return 0
