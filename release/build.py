@@ -473,7 +473,7 @@ def build_one(client: Any, spec: BuildSpec, *, say: Callable[[str], None] = log.
             text = ""
         found = diagnose(spec.dockerfile, text, spec.buildargs, failure.log, failure.message, f"run `make build TYPE={spec.extension.type} NAME={spec.extension.name}`")
         problem = Problem(
-            f'service "{spec.service}" of {spec.extension.id}: {found.message}',
+            f'service "{spec.service}" of {spec.extension.id} failed to build: {found.message}',
             file=spec.dockerfile_path,
             field=f"line {found.line}" if found.line else None,
             fix=found.fix,
