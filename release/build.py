@@ -541,7 +541,8 @@ def stale_specs(client: Any, extension: Extension, environ: Mapping[str, str]) -
 def stale_problem(spec: BuildSpec, fix: str) -> Problem:
     return Problem(
         f'image "{spec.ref}" (service {spec.service}) is built from older sources: run `make build TYPE={spec.extension.type} NAME={spec.extension.name}`',
-        file=spec.context,
+        file=spec.extension.compose_path,
+        field=f"services.{spec.service}.build",
         fix=fix,
     )
 

@@ -45,7 +45,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m release", description="Kamiwaza extensions release harness.")
-    parser.add_argument("--root", help="monorepo root (default: $KAMIWAZA_ROOT or the current folder)")
+    parser.add_argument("--root", help="monorepo root (default: $KAMIWAZA_ROOT, else the nearest folder above holding extensions/ and the Makefile)")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for name, (module_name, usage) in COMMANDS.items():
         command = sub.add_parser(name, help=usage.split("  - ")[-1], description=usage)
@@ -68,6 +68,8 @@ def _add_common(parser: argparse.ArgumentParser) -> None:
 
 
 _OVERRIDES = ("TYPE", "NAME", "STAGE", "DRY_RUN", "FORCE", "BUILD", "CHECK", "SINCE", "NO_BUILD")
+# Commands that, run inside an extension's folder without TYPE/NAME, work on that extension.
+FOLDER_SCOPED = ("list", "sync-compose", "build", "test", "push")
 
 
 def _module(module_name: str, required: bool = True):
@@ -104,7 +106,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _run(args: argparse.Namespace) -> int:
     try:
-        settings = config.resolve({key: getattr(args, key, None) for key in _OVERRIDES}, root=args.root)
+        overrides = {key: getattr(args, key, None) for key in _OVERRIDES}
+        settings = config.resolve(overrides, root=args.root, folder_defaults=args.command in FOLDER_SCOPED)
+        if settings.from_folder:
+            print(f"(TYPE={settings.extension_type} NAME={settings.extension_name}: the extension of the current folder)", file=sys.stderr)
         module = _module(COMMANDS[args.command][0], required=False)
         if module is None:
             raise HarnessError(f'the command "{args.command}" is not available in this version', fix="see `make help` for the commands that are")

@@ -126,7 +126,7 @@ def stale_sources(client: Any, items: Sequence[PushItem], environ: Mapping[str, 
     for extension in dict.fromkeys(item.extension for item in items):
         for spec in builds.stale_specs(client, extension, environ):
             if (extension.id, spec.service) in wanted:
-                problems.append(builds.stale_problem(spec, "or push with BUILD=1, which rebuilds before pushing"))
+                problems.append(builds.stale_problem(spec, "`make push ... BUILD=1` rebuilds before pushing"))
     return problems
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -267,3 +268,18 @@ def test_captured_log_lines_lose_their_ansi_codes():
 
     assert docker.clean_line("\x1b[1;31mERROR\x1b[0m: no \x1b]8;;http://x\x07link\x1b]8;;\x07") == "ERROR: no link"
     assert docker.clean_line("  10%\r  55%\r 100% done\r") == " 100% done"
+
+
+def test_python_m_release_build_from_inside_an_extension_builds_it(harness_copy: Path, unique_version, build_lock, docker_client):
+    """The spec's loop: `cd extensions/tools/x && python3 -m release build`, no TYPE, NAME or --root."""
+    from release import docker
+
+    from tests.conftest import copy_env
+
+    version = unique_version(harness_copy, "tools/tool-text-utils")
+    folder = harness_copy / "extensions/tools/tool-text-utils"
+    with build_lock():
+        result = subprocess.run([sys.executable, "-m", "release", "build"], cwd=folder, env=copy_env(harness_copy), capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert f"built kamiwazaai/tool-text-utils-mcp:{version}-dev" in result.stdout
+    assert docker.local_image(docker_client, f"kamiwazaai/tool-text-utils-mcp:{version}-dev") is not None

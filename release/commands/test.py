@@ -93,7 +93,7 @@ def rebuild_stale(settings: Settings, extensions: list[Extension], client: Any) 
     specs = [spec for specs in stale.values() for spec in specs]
     if parse_flag("NO_BUILD", settings.get("NO_BUILD")):
         raise HarnessError(
-            problems=[builds.stale_problem(spec, "or run make test without NO_BUILD=1, which rebuilds it") for spec in specs], exit_code=EXIT_BAD_INPUT
+            problems=[builds.stale_problem(spec, "make test without NO_BUILD=1 rebuilds it") for spec in specs], exit_code=EXIT_BAD_INPUT
         )
     for spec in specs:
         log.info(f"{spec.extension.id} {spec.service}: built from older sources, rebuilding")
