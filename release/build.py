@@ -464,7 +464,7 @@ def build_one(client: Any, spec: BuildSpec, *, say: Callable[[str], None] = log.
     except engine_edge.BuildFailed as failure:
         seconds = time.monotonic() - started
         tail = failure.log[-LOG_TAIL:]
-        say(f"  FAILED {label} after {seconds:.1f}s; last {len(tail)} lines of the build log:")
+        say(f"  FAILED {label} after {seconds:.1f}s; last {log.plural(len(tail), 'line')} of the build log:")
         for line in tail:
             say(f"    | {line}")
         try:

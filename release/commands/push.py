@@ -34,7 +34,7 @@ def run(settings: Settings, args) -> int:
     missing = push.missing_sources(client, items) or push.stale_sources(client, items, settings.env)
     if missing:
         raise HarnessError(problems=missing, exit_code=EXIT_BAD_INPUT)
-    with log.step(f"push {len(items)} image(s) to {where} (STAGE={settings.stage})"):
+    with log.step(f"push {log.plural(len(items), 'image')} to {where} (STAGE={settings.stage})"):
         results = push.push(client, items, prefix)
     log.info(log.table(push.RESULT_HEADERS, push.result_rows(results)))
     return 0
@@ -42,7 +42,7 @@ def run(settings: Settings, args) -> int:
 
 def dry_run(settings: Settings, items: list[push.PushItem], where: str) -> int:
     """Print what would be pushed; check the local images when an engine answers. Nothing changes."""
-    log.info(f"DRY_RUN: would push {len(items)} image(s) to {where} (STAGE={settings.stage}); nothing is tagged or pushed")
+    log.info(f"DRY_RUN: would push {log.plural(len(items), 'image')} to {where} (STAGE={settings.stage}); nothing is tagged or pushed")
     if settings.build:
         log.info("DRY_RUN: would build first (BUILD=1)")
     for item in items:

@@ -71,7 +71,7 @@ def run_tests(settings: Settings, extensions: list[Extension], *, single: bool =
     opts = replace(exttest.options(settings.env), reports_dir=settings.root / TESTS_REPORTS)
     client = docker.engine()
     rebuild_stale(settings, extensions, client)
-    with log.step(f"test {len(extensions)} extension(s): {', '.join(e.id for e in extensions)}"):
+    with log.step(f"test {log.plural(len(extensions), 'extension')}: {', '.join(e.id for e in extensions)}"):
         if single and len(extensions) == 1:
             # one extension: not ready (image missing, port taken) is bad input (exit 2)
             prepared = exttest.prepare(extensions[0], settings.env, client)
@@ -98,7 +98,7 @@ def rebuild_stale(settings: Settings, extensions: list[Extension], client: Any) 
     for spec in specs:
         log.info(f"{spec.extension.id} {spec.service}: built from older sources, rebuilding")
     chosen = [extension for extension in extensions if extension.id in stale]
-    with log.step(f"rebuild {len(specs)} stale image{'' if len(specs) == 1 else 's'}"):
+    with log.step(f"rebuild {log.plural(len(specs), 'stale image')}"):
         results = builds.build(settings.root, chosen, environ=settings.env, client=client, services={key: [s.service for s in specs] for key, specs in stale.items()})
         log.info(log.table(builds.SUMMARY_HEADERS, builds.summary_rows(results)))
         builds.raise_for_failures(results)
