@@ -27,7 +27,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "base-images": ("base_images", "make base-images [FORCE=1]  - create the local base images (no registry pull)"),
     "build": ("build", "make build TYPE=.. NAME=..  - sync-compose, then build kamiwazaai/{ext}-{svc}:{version}-dev"),
     "build-all": ("build", "make build-all [SINCE=ref]  - build every extension (or those changed since a git ref)"),
-    "test": ("test", "make test TYPE=.. NAME=..  - start the extension, wait for health, run its tests/"),
+    "test": ("test", "make test TYPE=.. NAME=.. [NO_BUILD=1]  - rebuild stale images, start the extension, wait for health, run its tests/"),
     "test-all": ("test", "make test-all [SINCE=ref]  - test every extension in parallel where ports allow; reports in build/reports/"),
     "push": ("push", "make push TYPE=.. NAME=.. (or SINCE=ref) [STAGE=dev|stage|prod] [BUILD=1] [DRY_RUN=1] [IMAGE_REGISTRY=host]  - push stage-tagged images, never latest"),
     "build-registry": ("build_registry", "make build-registry [STAGE=dev|stage|prod]  - write build/registry.json and the garden tree"),
