@@ -5,7 +5,8 @@ which tags, which labels, from the compose document and the manifest. `build` ru
 plan on the engine (release/docker.py) and returns one `ServiceResult` per service.
 
 Tags come from release/images.py only: `{version}-dev` (local builds are always the dev
-stage) and the local-only `latest`.
+stage) and the local-only `latest`. Every image carries the label `ai.kamiwaza.context-digest`
+(release/context_digest.py); `stale_specs` finds images built from older sources.
 """
 
 from __future__ import annotations
