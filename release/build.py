@@ -5,7 +5,8 @@ which tags, which labels, from the compose document and the manifest. `build` ru
 plan on the engine (release/docker.py) and returns one `ServiceResult` per service.
 
 Tags come from release/images.py only: `{version}-dev` (local builds are always the dev
-stage) and the local-only `latest`.
+stage) and the local-only `latest`. Every image carries the label `ai.kamiwaza.context-digest`
+(release/context_digest.py); `stale_specs` finds images built from older sources.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 from urllib.parse import urlsplit, urlunsplit
 
-from release import compose, images, log, manifest, sync
+from release import compose, context_digest, images, log, manifest, sync
 from release.sync import load_sources
 from release.errors import EXIT_FAILED, HarnessError, Problem
 from release.extensions import Extension
@@ -28,6 +29,8 @@ BUILD_STAGE = "dev"  # local builds always create the dev stage
 LOG_TAIL = 25
 BASE_IMAGE_NAMESPACE = "kamiwaza-base/"
 FIX_BASE = "run `make base-images` (builds the local base images without pulling)"
+README_OFFLINE = 'README, "Images without a registry pull"'
+LABEL_CONTEXT_DIGEST = context_digest.LABEL  # sha256 of the build context, Dockerfile and build args
 
 LABEL_VERSION = "org.opencontainers.image.version"
 LABEL_SOURCE = "org.opencontainers.image.source"
@@ -191,13 +194,14 @@ _ARG = re.compile(r"^\s*ARG\s+([A-Za-z_][A-Za-z0-9_]*)(?:=(\S*))?", re.IGNORECAS
 _FROM = re.compile(r"^\s*FROM\s+(?:--\S+\s+)*(\S+)(?:\s+AS\s+(\S+))?", re.IGNORECASE)
 
 
-def base_images(dockerfile: str, buildargs: Mapping[str, str]) -> list[str]:
-    """The images a Dockerfile builds FROM (global ARG defaults and build args resolved; stages left out)."""
+def from_images(dockerfile: str, buildargs: Mapping[str, str]) -> list[tuple[int, str]]:
+    """(line, image) of every FROM that names an image (global ARG defaults and build args
+    resolved; `scratch` and earlier stages left out), in file order."""
     defaults: dict[str, str] = {}
     stages: set[str] = set()
-    found: list[str] = []
+    found: list[tuple[int, str]] = []
     seen_from = False
-    for line in _logical_lines(dockerfile):
+    for number, line in instructions(dockerfile):
         arg = _ARG.match(line)
         if arg and not seen_from:
             defaults[arg.group(1)] = (arg.group(2) or "").strip("\"'")
@@ -207,27 +211,39 @@ def base_images(dockerfile: str, buildargs: Mapping[str, str]) -> list[str]:
             continue
         seen_from = True
         reference = _interpolate(match.group(1), {**defaults, **buildargs}) or match.group(1)
-        if reference.lower() != "scratch" and reference.lower() not in stages and reference not in found:
-            found.append(reference)
+        if reference.lower() != "scratch" and reference.lower() not in stages:
+            found.append((number, reference))
         if match.group(2):
             stages.add(match.group(2).lower())
     return found
 
 
-def _logical_lines(text: str) -> list[str]:
-    lines: list[str] = []
-    current = ""
-    for raw in text.splitlines():
-        if raw.lstrip().startswith("#") and not current:
-            continue
+def base_images(dockerfile: str, buildargs: Mapping[str, str]) -> list[str]:
+    """The images a Dockerfile builds FROM (global ARG defaults and build args resolved; stages left out)."""
+    return list(dict.fromkeys(reference for _, reference in from_images(dockerfile, buildargs)))
+
+
+def instructions(text: str) -> list[tuple[int, str]]:
+    """Each Dockerfile instruction as (the line it starts on, its text with continuations joined).
+
+    The classic builder numbers its steps in this order: step N is instructions(text)[N - 1].
+    """
+    found: list[tuple[int, str]] = []
+    current, start = "", 0
+    for number, raw in enumerate(text.splitlines(), start=1):
+        stripped = raw.strip()
+        if not stripped or stripped.startswith("#"):
+            continue  # comments and blank lines, also inside a continuation, are dropped
+        if not current:
+            start = number
         if raw.rstrip().endswith("\\"):
             current += raw.rstrip()[:-1] + " "
             continue
-        lines.append(current + raw)
+        found.append((start, current + raw))
         current = ""
     if current:
-        lines.append(current)
-    return lines
+        found.append((start, current))
+    return found
 
 
 def public_url(url: str) -> str:
@@ -236,6 +252,96 @@ def public_url(url: str) -> str:
     if parts.scheme and "@" in parts.netloc:
         return urlunsplit(parts._replace(netloc=parts.netloc.rsplit("@", 1)[1]))
     return url  # a path, or scp-like git@host:org/repo (no secret in it)
+
+
+# ----------------------------------------------------------------------------- build log and failures
+
+_STEP = re.compile(r"^Step (\d+)/(\d+) : (.*)$")
+_PARSE_LINE = re.compile(r"dockerfile parse error (?:on )?line (\d+)", re.IGNORECASE)
+_PULL_FAILED = re.compile(
+    r"pull access denied|manifest (?:for \S+ )?(?:unknown|not found)|repository does not exist|No such image"
+    r"|registry-1\.docker\.io|failed to resolve reference|lookup \S+ on \S+: no such host|error pulling image",
+    re.IGNORECASE,
+)
+_NETWORK = re.compile(
+    r"CERTIFICATE_VERIFY_FAILED|certificate verify failed|SSLError|SSL: |self[- ]signed certificate|unable to get local issuer"
+    r"|UNABLE_TO_VERIFY_LEAF_SIGNATURE|SELF_SIGNED_CERT_IN_CHAIN|Could not fetch URL|No matching distribution found"
+    r"|Temporary failure in name resolution|Name or service not known|Failed to establish a new connection|Network is unreachable"
+    r"|Connection refused|Read timed out|ConnectTimeoutError|Max retries exceeded|ETIMEDOUT|ENOTFOUND|EAI_AGAIN|ECONNREFUSED"
+    r"|ECONNRESET|getaddrinfo|npm ERR! network|Could not resolve host",
+    re.IGNORECASE,
+)
+_PACKAGE_MANAGERS = re.compile(r"\b(pip3?|npm|yarn|pnpm|uv|poetry)\b")
+
+
+@dataclass(frozen=True)
+class Step:
+    number: int
+    total: int
+    instruction: str
+
+
+def parse_step(line: str) -> Step | None:
+    """`Step 3/7 : RUN apt-get ...` (the classic builder's step header) -> Step, else None."""
+    match = _STEP.match(line.strip())
+    return Step(int(match.group(1)), int(match.group(2)), match.group(3).strip()) if match else None
+
+
+def shorten(text: str, width: int = 72) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= width else text[: width - 3] + "..."
+
+
+def progress_line(service: str, step: Step, seconds: float) -> str:
+    """One line per build step, with the time since the build started."""
+    return f"  {service}: step {step.number}/{step.total} {shorten(step.instruction)} ({seconds:.1f} s)"
+
+
+@dataclass(frozen=True)
+class Diagnosis:
+    """What failed (with the Dockerfile line when known) and the fix to print."""
+
+    message: str
+    fix: str
+    line: int | None = None
+
+
+def diagnose(dockerfile_name: str, dockerfile_text: str, buildargs: Mapping[str, str], log_lines: Sequence[str], error: str, rebuild: str) -> Diagnosis:
+    """Pure: turn a failed build's log and error into a targeted message and fix.
+
+    A missing base image -> `make base-images` / `docker load`, naming the image; pip or npm
+    failing on TLS or the network -> the README's vendored-wheels recipe; a Dockerfile error
+    or a failing step -> its line.
+    """
+    steps = [step for step in map(parse_step, log_lines) if step is not None]
+    step = steps[-1] if steps else None
+    listed = instructions(dockerfile_text)
+    line = listed[step.number - 1][0] if step and step.number <= len(listed) else None
+    parse = _PARSE_LINE.search(error)
+    if parse:
+        number = int(parse.group(1))
+        return Diagnosis(f"{dockerfile_name} line {number} does not parse: {error}", f"correct {dockerfile_name} line {number}, then {rebuild}", number)
+    where = f"step {step.number}/{step.total} ({dockerfile_name} line {line}: {shorten(step.instruction, 60)})" if step and line else "the build"
+    text = "\n".join([*log_lines[-LOG_TAIL:], error])
+    if step and step.instruction.upper().startswith("FROM") and _PULL_FAILED.search(text):
+        image = next((reference for number, reference in from_images(dockerfile_text, buildargs) if number == line), step.instruction.split()[-1])
+        return Diagnosis(
+            f"the base image {image} is not in the local engine and cannot be pulled ({error})",
+            f"run `make base-images` (makes the local base images without a registry) or load {image} with `docker load -i <file>` "
+            f"(an archive made by `docker save {image}` where it exists), then {rebuild}",
+            line,
+        )
+    if _NETWORK.search(text) and (_PACKAGE_MANAGERS.search(step.instruction if step else "") or _PACKAGE_MANAGERS.search(text)):
+        return Diagnosis(
+            f"{where} cannot reach the package index (TLS or network): {error}",
+            f"containers here cannot reach PyPI or npm: vendor the packages into the build context and install offline ({README_OFFLINE}: "
+            "`pip download --only-binary=:all: --python-version 3.11 --dest <service>/wheels -r <service>/requirements.txt`, then "
+            "`pip install --no-index --find-links /wheels ...` in the Dockerfile; prefer Debian's python3-<pkg>), then " + rebuild,
+            line,
+        )
+    if line is not None:
+        return Diagnosis(f"{where} failed: {error}", f"fix {dockerfile_name} line {line} (or what it uses from the context), then {rebuild}", line)
+    return Diagnosis(f"the build failed: {error}", f"read the build log above, fix {dockerfile_name} or its context, then {rebuild}")
 
 
 # ----------------------------------------------------------------------------- I/O
@@ -293,12 +399,14 @@ def build(
     environ: Mapping[str, str],
     client: Any | None = None,
     sync: bool = True,
+    services: Mapping[str, Any] | None = None,
     say: Callable[[str], None] = log.info,
 ) -> list[ServiceResult]:
     """Sync, plan and build every selected extension; one result per service (failures included).
 
     Bad input (manifest, compose file, missing base image) of one extension is a failed
-    result for it; the other extensions still build.
+    result for it; the other extensions still build. `services` ({extension id: service
+    names}) builds only those (make test rebuilding stale images).
     """
     from release import docker as engine_edge
 
@@ -321,11 +429,13 @@ def build(
         if not specs:
             say(f"  {extension.id}: no service has a build context; nothing to build")
         for spec in specs:
-            results.append(build_one(client, spec, say=say))
+            if services is None or spec.service in services.get(extension.id, ()):
+                results.append(build_one(client, spec, say=say))
     return results
 
 
 def build_one(client: Any, spec: BuildSpec, *, say: Callable[[str], None] = log.info) -> ServiceResult:
+    """Build one image, labelled with its source digest, printing one line per Dockerfile step."""
     from release import docker as engine_edge
 
     label = f"{spec.extension.id} {spec.service}"
@@ -337,24 +447,37 @@ def build_one(client: Any, spec: BuildSpec, *, say: Callable[[str], None] = log.
             f'service "{spec.service}" of {spec.extension.id} builds FROM {", ".join(missing_base)}, which is not in the local engine',
             file=spec.dockerfile_path,
             field="FROM",
-            fix=FIX_BASE,
+            fix=f"{FIX_BASE}, or load {', '.join(missing_base)} with `docker load -i <file>`",
         )
         say(f"  FAILED {label}: {problem.render()}")
         return ServiceResult(spec.extension.id, spec.service, spec.ref, False, problem=problem)
+
+    def progress(line: str) -> None:
+        step = parse_step(line)
+        if step is not None:
+            say(progress_line(spec.service, step, time.monotonic() - started))
+
     try:
+        labels = {**spec.labels, LABEL_CONTEXT_DIGEST: source_digest(spec)}
         image_id, _ = engine_edge.build_image(
-            client, spec.context, dockerfile=spec.dockerfile, tags=spec.tags, labels=spec.labels, buildargs=spec.buildargs, target=spec.target
+            client, spec.context, dockerfile=spec.dockerfile, tags=spec.tags, labels=labels, buildargs=spec.buildargs, target=spec.target, on_line=progress
         )
     except engine_edge.BuildFailed as failure:
         seconds = time.monotonic() - started
         tail = failure.log[-LOG_TAIL:]
-        say(f"  FAILED {label} after {seconds:.1f}s; last {len(tail)} lines of the build log:")
+        say(f"  FAILED {label} after {seconds:.1f}s; last {log.plural(len(tail), 'line')} of the build log:")
         for line in tail:
             say(f"    | {line}")
+        try:
+            text = spec.dockerfile_path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError):
+            text = ""
+        found = diagnose(spec.dockerfile, text, spec.buildargs, failure.log, failure.message, f"run `make build TYPE={spec.extension.type} NAME={spec.extension.name}`")
         problem = Problem(
-            f'service "{spec.service}" of {spec.extension.id} failed to build: {failure.message}',
+            f'service "{spec.service}" of {spec.extension.id} failed to build: {found.message}',
             file=spec.dockerfile_path,
-            fix=f"read the build log above, fix {spec.dockerfile} or its context, then run `make build TYPE={spec.extension.type} NAME={spec.extension.name}`",
+            field=f"line {found.line}" if found.line else None,
+            fix=found.fix,
         )
         return ServiceResult(spec.extension.id, spec.service, spec.ref, False, seconds=seconds, problem=problem)
     seconds = time.monotonic() - started
@@ -377,8 +500,52 @@ def _missing_base_images(client: Any, spec: BuildSpec) -> list[str]:
             if reference.startswith(BASE_IMAGE_NAMESPACE):
                 missing.append(reference)
             else:
-                log.warn(f"{reference} is not in the local engine; the build will try to pull it (air-gapped: make it locally first)")
+                log.warn(f"{reference} is not in the local engine; the build will try to pull it (without a registry: `docker load -i <file>` it first)")
     return missing
+
+
+# ----------------------------------------------------------------------------- stale images
+
+
+def source_digest(spec: BuildSpec) -> str:
+    """The digest of what the spec builds from (release/context_digest.py); HarnessError when unreadable."""
+    try:
+        return context_digest.digest(spec.context, spec.dockerfile_path, spec.buildargs, spec.target)
+    except OSError as error:
+        raise HarnessError(
+            f"cannot read the build context of service {spec.service}: {error}", file=spec.extension.compose_path, field=f"services.{spec.service}.build", fix="make every file under the context readable"
+        ) from None
+
+
+def specs_of(extension: Extension, environ: Mapping[str, str]) -> list[BuildSpec]:
+    """The build plan of an extension without the labels that need git (for comparing digests)."""
+    parsed, document = load_sources(extension)
+    return plan(extension, parsed, document, source="", revision=None, environ=environ)
+
+
+def stale_specs(client: Any, extension: Extension, environ: Mapping[str, str]) -> list[BuildSpec]:
+    """The services whose local `{version}-dev` image was built from other sources than those on disk.
+
+    An image without the digest label (built by an older harness or by hand) counts as stale;
+    a missing image is not stale (the callers say "not built").
+    """
+    from release import docker as engine_edge
+
+    stale: list[BuildSpec] = []
+    for spec in specs_of(extension, environ):
+        image = engine_edge.local_image(client, spec.ref)
+        if image is not None and image.labels.get(LABEL_CONTEXT_DIGEST) != source_digest(spec):
+            stale.append(spec)
+    return stale
+
+
+def stale_problem(spec: BuildSpec, fix: str) -> Problem:
+    return Problem(
+        f'image "{spec.ref}" (service {spec.service}) is built from older sources: run `make build TYPE={spec.extension.type} NAME={spec.extension.name}`',
+        file=spec.extension.compose_path,
+        field=f"services.{spec.service}.build",
+        fix=fix,
+    )
 
 
 def format_size(size: int) -> str:

@@ -28,7 +28,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "base-images": ("base_images", "make base-images [FORCE=1]  - create the local base images (no registry pull)"),
     "build": ("build", "make build TYPE=.. NAME=..  - sync-compose, then build kamiwazaai/{ext}-{svc}:{version}-dev"),
     "build-all": ("build", "make build-all [SINCE=ref]  - build every extension (or those changed since a git ref)"),
-    "test": ("test", "make test TYPE=.. NAME=..  - start the extension, wait for health, run its tests/"),
+    "test": ("test", "make test TYPE=.. NAME=.. [NO_BUILD=1]  - rebuild stale images, start the extension, wait for health, run its tests/"),
     "test-all": ("test", "make test-all [SINCE=ref]  - test every extension in parallel where ports allow; reports in build/reports/"),
     "push": ("push", "make push TYPE=.. NAME=.. (or SINCE=ref) [STAGE=dev|stage|prod] [BUILD=1] [DRY_RUN=1] [IMAGE_REGISTRY=host]  - push stage-tagged images, never latest"),
     "build-registry": ("build_registry", "make build-registry [STAGE=dev|stage|prod]  - write build/registry.json and the garden tree"),
@@ -48,7 +48,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m release", description="Kamiwaza extensions release harness.")
-    parser.add_argument("--root", help="monorepo root (default: $KAMIWAZA_ROOT or the current folder)")
+    parser.add_argument("--root", help="monorepo root (default: $KAMIWAZA_ROOT, else the nearest folder above holding extensions/ and the Makefile)")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for name, (module_name, usage) in COMMANDS.items():
         command = sub.add_parser(name, help=usage.split("  - ")[-1], description=usage)
@@ -70,7 +70,9 @@ def _add_common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--since", dest="SINCE", help="only extensions changed since this git ref (SINCE)")
 
 
-_OVERRIDES = ("TYPE", "NAME", "STAGE", "DRY_RUN", "FORCE", "BUILD", "CHECK", "SINCE")
+_OVERRIDES = ("TYPE", "NAME", "STAGE", "DRY_RUN", "FORCE", "BUILD", "CHECK", "SINCE", "NO_BUILD")
+# Commands that, run inside an extension's folder without TYPE/NAME, work on that extension.
+FOLDER_SCOPED = ("list", "sync-compose", "build", "test", "push")
 
 
 def _module(module_name: str, required: bool = True):
@@ -107,7 +109,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _run(args: argparse.Namespace) -> int:
     try:
-        settings = config.resolve({key: getattr(args, key, None) for key in _OVERRIDES}, root=args.root)
+        overrides = {key: getattr(args, key, None) for key in _OVERRIDES}
+        settings = config.resolve(overrides, root=args.root, folder_defaults=args.command in FOLDER_SCOPED)
+        if settings.from_folder:
+            print(f"(TYPE={settings.extension_type} NAME={settings.extension_name}: the extension of the current folder)", file=sys.stderr)
         module = _module(COMMANDS[args.command][0], required=False)
         if module is None:
             raise HarnessError(f'the command "{args.command}" is not available in this version', fix="see `make help` for the commands that are")

@@ -133,6 +133,16 @@ def local_image(client: docker.DockerClient, ref: str) -> LocalImage | None:
     return LocalImage(ref, attrs["Id"], int(attrs.get("Size") or 0), tuple(attrs.get("RepoDigests") or ()), dict(config.get("Labels") or {}))
 
 
+_ANSI = re.compile(r"\x1b(?:\[[0-?]*[ -/]*[@-~]|\][^\x07\x1b]*(?:\x07|\x1b\\\\)|[@-Z\\\\-_])")
+
+
+def clean_line(text: str) -> str:
+    """A log line as a person reads it: ANSI escape codes removed, and of a line redrawn with
+    carriage returns (progress bars) only its last state."""
+    text = _ANSI.sub("", text)
+    return text.rstrip("\r").rsplit("\r", 1)[-1]
+
+
 class BuildFailed(Exception):
     """A build that ran and failed; `log` holds every line the builder printed."""
 
@@ -173,19 +183,19 @@ def build_image(
         for chunk in stream:
             text = chunk.get("stream")
             if text:
-                for line in text.splitlines():
+                for line in map(clean_line, text.split("\n")):
                     if line.strip():
                         lines.append(line)
                         if on_line:
                             on_line(line)
             if "error" in chunk:
-                error = str(chunk.get("error") or (chunk.get("errorDetail") or {}).get("message") or "build failed").strip()
+                error = clean_line(str(chunk.get("error") or (chunk.get("errorDetail") or {}).get("message") or "build failed").strip())
                 lines.append(error)
             aux = chunk.get("aux")
             if isinstance(aux, dict) and aux.get("ID"):
                 image_id = aux["ID"]
     except (APIError, DockerException, requests.RequestException) as failure:
-        raise BuildFailed(_api_message(failure), lines) from None
+        raise BuildFailed(clean_line(_api_message(failure)), lines) from None
     except TypeError as failure:  # docker-py: the context cannot be read
         raise BuildFailed(str(failure), lines) from None
     if error is not None or image_id is None:

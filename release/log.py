@@ -29,6 +29,11 @@ def step(title: str) -> Iterator[None]:
         info(f"<== {title}: {outcome} ({time.monotonic() - started:.1f}s)")
 
 
+def plural(count: int, word: str, many: str | None = None) -> str:
+    """`1 conflict`, `2 conflicts`, `0 entries` (pass `many` when adding an s is wrong)."""
+    return f"{count} {word if count == 1 else (many or word + 's')}"
+
+
 def table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
     """A plain aligned text table."""
     cells = [[str(h) for h in headers], *[[str(c) for c in row] for row in rows]]

@@ -119,6 +119,17 @@ def missing_sources(client: Any, items: Sequence[PushItem]) -> list[Problem]:
     ]
 
 
+def stale_sources(client: Any, items: Sequence[PushItem], environ: Mapping[str, str]) -> list[Problem]:
+    """A Problem per local image built from older sources than those on disk (push would ship old code)."""
+    wanted = {(item.extension.id, item.service) for item in items}
+    problems: list[Problem] = []
+    for extension in dict.fromkeys(item.extension for item in items):
+        for spec in builds.stale_specs(client, extension, environ):
+            if (extension.id, spec.service) in wanted:
+                problems.append(builds.stale_problem(spec, "`make push ... BUILD=1` rebuilds before pushing"))
+    return problems
+
+
 def push(client: Any, items: Sequence[PushItem], prefix: str, *, say: Say = log.info) -> list[PushResult]:
     """Tag, push and verify each item; HarnessError at the first that fails."""
     from release import docker

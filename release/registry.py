@@ -55,7 +55,7 @@ from jsonschema import Draft202012Validator
 from jsonschema.exceptions import ValidationError
 from referencing import Registry, Resource
 
-from release import compose, fileio, images, manifest, rules, sync, versions
+from release import compose, fileio, images, log, manifest, rules, sync, versions
 from release import extensions as discovery
 from release.errors import HarnessError, Problem
 from release.extensions import Extension
@@ -230,7 +230,7 @@ def duplicate_problems(entries: Sequence[Mapping[str, Any]], *, file: Path | str
         if isinstance(preview, str) and "://" not in preview:
             previews[PurePosixPath(preview).name].append(source)
     problems = [
-        Problem(f'{name} {version} appears {len(found)} times ({", ".join(found)})', file=file, field="$.name", fix="give each release its own version; remove the duplicate")
+        Problem(f'{name} {version} appears {log.plural(len(found), "time")} ({", ".join(found)})', file=file, field="$.name", fix="give each release its own version; remove the duplicate")
         for (name, version), found in sorted(releases.items())
         if len(found) > 1
     ]

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Iterable, Sequence
 
-from release import extensions
+from release import extensions, log
 from release.config import Settings
 from release.errors import HarnessError
 from release.extensions import Extension
@@ -42,7 +42,7 @@ def changed_only(candidates: Sequence[Extension], changed: Iterable[str], root: 
     global_changes = [path for path in changed if path.startswith(AFFECTS_ALL)]
     if global_changes:
         shown = ", ".join(global_changes[:3]) + (f" and {len(global_changes) - 3} more" if len(global_changes) > 3 else "")
-        return Selection(tuple(candidates), (f"all {len(candidates)} extensions: {shown} changed since {ref}",))
+        return Selection(tuple(candidates), (f"all {log.plural(len(candidates), 'extension')}: {shown} changed since {ref}",))
     selected: list[Extension] = []
     reasons: list[str] = []
     for extension in candidates:

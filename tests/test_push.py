@@ -146,3 +146,24 @@ def test_push_with_since_selects_changed_extensions_without_name(sample_repo, ru
     assert "selected tool/tool-text-utils: README.md changed since HEAD" in out
     pushed = [line.split()[2] for line in out.splitlines() if line.strip().startswith("would push ")]
     assert pushed == ["kamiwazaai/tool-text-utils-mcp:1.2.0"]
+
+
+def test_a_stale_image_is_refused_unless_build_1(sample_repo: Path, image_registry, logged_in, run_cli, monkeypatch: pytest.MonkeyPatch, unique_version, build_lock):
+    version = unique_version(sample_repo, "tools/tool-text-utils")
+    monkeypatch.setenv("IMAGE_REGISTRY", image_registry.host)
+    selector = ("--type", "tool", "--name", "tool-text-utils", "--stage", "stage")
+    with build_lock():
+        code, out, err = run_cli(sample_repo, "build", "--type", "tool", "--name", "tool-text-utils")
+    assert code == 0, out + err
+    server = sample_repo / "extensions/tools/tool-text-utils/server/mcp_server.py"
+    server.write_text(server.read_text() + "\n# edited after the build\n")
+
+    code, out, err = run_cli(sample_repo, "push", *selector)
+    assert code == 2
+    assert f'image "kamiwazaai/tool-text-utils-mcp:{version}-dev" (service mcp) is built from older sources' in err and "BUILD=1" in err
+    assert "pushing" not in out and f"{version}-stage" not in image_registry.tags("kamiwazaai/tool-text-utils-mcp")
+
+    with build_lock():
+        code, out, err = run_cli(sample_repo, "push", *selector, "--build")
+    assert code == 0, out + err
+    assert f"{version}-stage" in image_registry.tags("kamiwazaai/tool-text-utils-mcp")

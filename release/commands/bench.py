@@ -60,7 +60,7 @@ def run(settings: Settings, args) -> int:
     try:
         for n in sizes:
             root = workdir / f"n{n}"
-            with log.step(f"generate a monorepo of {n} extensions and {remote_count} published entries"):
+            with log.step(f"generate a monorepo of {log.plural(n, 'extension')} and {log.plural(remote_count, 'published entry', 'published entries')}"):
                 started = time.perf_counter()
                 bench.write_monorepo(root, n)
                 remote, local = bench.write_merge_inputs(workdir / f"merge-{n}", n, remote_count)

@@ -36,7 +36,7 @@ def run_build(settings: Settings, extensions: list[Extension]) -> int:
     from release import docker
 
     client = docker.engine()  # before any work: no engine is a clear error, not a half build
-    with log.step(f"build {len(extensions)} extension(s): {', '.join(e.id for e in extensions)}"):
+    with log.step(f"build {log.plural(len(extensions), 'extension')}: {', '.join(e.id for e in extensions)}"):
         results = build.build(settings.root, extensions, environ=settings.env, client=client)
         log.info(log.table(build.SUMMARY_HEADERS, build.summary_rows(results)))
         build.raise_for_failures(results)

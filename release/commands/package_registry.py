@@ -20,5 +20,5 @@ def run(settings: Settings, args) -> int:
     except ValueError:
         shown = result.path
     size = result.path.stat().st_size
-    log.info(f"wrote {shown} (STAGE={result.stage}, {len(result.members)} files, {size} bytes; checksums verified)")
+    log.info(f"wrote {shown} (STAGE={result.stage}, {log.plural(len(result.members), 'file')}, {log.plural(size, 'byte')}; checksums verified)")
     return 0

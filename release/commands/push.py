@@ -31,10 +31,10 @@ def run(settings: Settings, args) -> int:
             results = builds.build(settings.root, extensions, environ=settings.env, client=client)
             log.info(log.table(builds.SUMMARY_HEADERS, builds.summary_rows(results)))
             builds.raise_for_failures(results)
-    missing = push.missing_sources(client, items)
+    missing = push.missing_sources(client, items) or push.stale_sources(client, items, settings.env)
     if missing:
         raise HarnessError(problems=missing, exit_code=EXIT_BAD_INPUT)
-    with log.step(f"push {len(items)} image(s) to {where} (STAGE={settings.stage})"):
+    with log.step(f"push {log.plural(len(items), 'image')} to {where} (STAGE={settings.stage})"):
         results = push.push(client, items, prefix)
     log.info(log.table(push.RESULT_HEADERS, push.result_rows(results)))
     return 0
@@ -42,7 +42,7 @@ def run(settings: Settings, args) -> int:
 
 def dry_run(settings: Settings, items: list[push.PushItem], where: str) -> int:
     """Print what would be pushed; check the local images when an engine answers. Nothing changes."""
-    log.info(f"DRY_RUN: would push {len(items)} image(s) to {where} (STAGE={settings.stage}); nothing is tagged or pushed")
+    log.info(f"DRY_RUN: would push {log.plural(len(items), 'image')} to {where} (STAGE={settings.stage}); nothing is tagged or pushed")
     if settings.build:
         log.info("DRY_RUN: would build first (BUILD=1)")
     for item in items:
@@ -57,8 +57,8 @@ def dry_run(settings: Settings, items: list[push.PushItem], where: str) -> int:
     except HarnessError:
         log.warn("no Docker engine answers: the local images were not checked")
         return 0
-    missing = push.missing_sources(client, items)
+    missing = push.missing_sources(client, items) or push.stale_sources(client, items, settings.env)
     if missing:
         raise HarnessError(problems=missing, exit_code=EXIT_BAD_INPUT)
-    log.info("DRY_RUN: every local image is present")
+    log.info("DRY_RUN: every local image is present and built from the current sources")
     return 0

@@ -1,5 +1,9 @@
 """`make test TYPE=.. NAME=..` and `make test-all`: start each extension, wait for health, run its tests/.
 
+First every built image is compared with its sources (the context digest label, see
+release/context_digest.py): a stale one is rebuilt, saying so, or with NO_BUILD=1 the run
+stops with "built from older sources: run make build".
+
 TEST_PORTS=ephemeral (loopback ports picked by the engine), TEST_TIMEOUT=<s> (health wait,
 default 120) and TEST_JOBS=<n> (test-all parallelism, default 4) come from the environment.
 """
@@ -8,11 +12,20 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+import argparse
+from typing import Any
+
+from release import build as builds
 from release import exttest, log
 from release import report as reports
 from release.commands.build import selected
-from release.config import Settings
+from release.config import Settings, parse_flag
+from release.errors import EXIT_BAD_INPUT, HarnessError
 from release.extensions import Extension
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--no-build", dest="NO_BUILD", action="store_true", default=None, help="never rebuild a stale image: stop instead (NO_BUILD=1)")
 
 
 def run(settings: Settings, args) -> int:
@@ -57,7 +70,8 @@ def run_tests(settings: Settings, extensions: list[Extension], *, single: bool =
 
     opts = replace(exttest.options(settings.env), reports_dir=settings.root / TESTS_REPORTS)
     client = docker.engine()
-    with log.step(f"test {len(extensions)} extension(s): {', '.join(e.id for e in extensions)}"):
+    rebuild_stale(settings, extensions, client)
+    with log.step(f"test {log.plural(len(extensions), 'extension')}: {', '.join(e.id for e in extensions)}"):
         if single and len(extensions) == 1:
             # one extension: not ready (image missing, port taken) is bad input (exit 2)
             prepared = exttest.prepare(extensions[0], settings.env, client)
@@ -68,3 +82,23 @@ def run_tests(settings: Settings, extensions: list[Extension], *, single: bool =
         write_reports(settings, extensions, results, opts)
         exttest.raise_for_failures(results)
     return 0
+
+
+def rebuild_stale(settings: Settings, extensions: list[Extension], client: Any) -> None:
+    """Rebuild every image built from older sources than those on disk (NO_BUILD=1: stop instead)."""
+    stale = {extension.id: builds.stale_specs(client, extension, settings.env) for extension in extensions}
+    stale = {key: specs for key, specs in stale.items() if specs}
+    if not stale:
+        return
+    specs = [spec for specs in stale.values() for spec in specs]
+    if parse_flag("NO_BUILD", settings.get("NO_BUILD")):
+        raise HarnessError(
+            problems=[builds.stale_problem(spec, "make test without NO_BUILD=1 rebuilds it") for spec in specs], exit_code=EXIT_BAD_INPUT
+        )
+    for spec in specs:
+        log.info(f"{spec.extension.id} {spec.service}: built from older sources, rebuilding")
+    chosen = [extension for extension in extensions if extension.id in stale]
+    with log.step(f"rebuild {log.plural(len(specs), 'stale image')}"):
+        results = builds.build(settings.root, chosen, environ=settings.env, client=client, services={key: [s.service for s in specs] for key, specs in stale.items()})
+        log.info(log.table(builds.SUMMARY_HEADERS, builds.summary_rows(results)))
+        builds.raise_for_failures(results)
