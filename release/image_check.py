@@ -312,7 +312,7 @@ def prepare(local: "Local", settings: Settings, options: "Options", *, client: A
                 log.info(f"  ok      {push.target_ref(item.ref, prefix)} {found[item.ref]}")
         if missing:
             raise HarnessError(problems=[*missing_problems(missing, stage, prefix, denied), Problem(
-                f"{len(missing)} of {len(needed)} images are not in {host}; nothing was published",
+                f"{len(missing)} of {log.plural(len(needed), 'image')} {'is' if len(missing) == 1 else 'are'} not in {host}; nothing was published",
                 fix=f"push them with the commands above, then publish again (check with `make publish-registry STAGE={stage} DRY_RUN=1`)")],
                 exit_code=EXIT_FAILED)
     if not pin:

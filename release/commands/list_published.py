@@ -25,7 +25,7 @@ def run(settings: Settings, args) -> int:
     if getattr(args, "as_json", False):
         print(json.dumps(published.as_json(remote.target, found, lock), indent=2, sort_keys=True))
         return 0
-    log.info(f"{remote.target.describe()}: {len(found)} releases")
+    log.info(f"{remote.target.describe()}: {log.plural(len(found), 'release')}")
     if found:
         log.info(log.table(published.HEADERS, published.rows(found)))
     log.info(published.lock_line(lock))
