@@ -34,8 +34,8 @@ def test_built_services_are_those_with_a_build_context(sample_repo: Path):
 
 
 def test_local_tags_are_dev_and_latest_from_images_rules():
-    assert build.local_tags("kaizen", "backend", "1.0.1") == ("kamiwazaai/kaizen-backend:1.0.1-dev", "kamiwazaai/kaizen-backend:latest")
-    assert build.local_tags("x", "y", "1.0.0+build.5")[0] == images.image_ref("x", "y", "1.0.0+build.5", "dev")
+    assert build.local_tags("kamiwazaai/kaizen-backend", "1.0.1") == ("kamiwazaai/kaizen-backend:1.0.1-dev", "kamiwazaai/kaizen-backend:latest")
+    assert build.local_tags("kamiwazaai/x-y", "1.0.0+build.5")[0] == images.service_image("x", "y", {"build": "."}, "1.0.0+build.5", "dev")
 
 
 def test_plan_for_the_kaizen_sample(sample_repo: Path):
