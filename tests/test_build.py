@@ -112,7 +112,8 @@ def test_build_without_an_engine_says_how_to_start_one(sample_repo: Path, run_cl
 def test_samples_are_built_with_dev_and_latest_tags(built_samples, docker_client):
     from release import docker
 
-    assert sorted(built_samples.refs) == ["app/kaizen", "service/service-kv", "tool/tool-text-utils"]
+    assert sorted(built_samples.refs) == ["app/kaizen", "service/service-kv", "tool/mcp-time", "tool/tool-text-utils"]
+    assert built_samples.refs["tool/mcp-time"] == ["kamiwazaai/mcp-time:0.4.0-dev"]  # its declared image: repository
     assert built_samples.refs["app/kaizen"] == ["kamiwazaai/kaizen-backend:1.0.1-dev", "kamiwazaai/kaizen-frontend:1.0.1-dev"]
     assert built_samples.refs["tool/tool-text-utils"] == ["kamiwazaai/tool-text-utils-mcp:1.2.0-dev"]
     for refs in built_samples.refs.values():

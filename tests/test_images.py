@@ -131,3 +131,33 @@ def test_tags_never_say_latest_and_keep_the_version(version, stage):
     tag = images.stage_tag(version, stage)
     assert tag.startswith(version)
     assert images.LOCAL_ONLY_TAG not in tag
+
+
+# --------------------------------------------------------------------------- one name end to end (Docker)
+
+
+def test_built_pushed_tested_and_published_names_are_identical(built_samples, image_registry, logged_in, run_cli, docker_client, tmp_path, monkeypatch):
+    """The fixture's mcp-time declares `image: kamiwazaai/mcp-time` with `build:`: every command names that repository."""
+    import re
+
+    import yaml
+
+    from release import extensions, exttest, registry
+
+    root = built_samples.root
+    extension = next(e for e in extensions.discover(root) if e.id == "tool/mcp-time")
+    repository = "kamiwazaai/mcp-time"
+    built = built_samples.refs["tool/mcp-time"]
+    assert built == [f"{repository}:0.4.0-dev"]
+    assert exttest.prepare(extension, {}, docker_client).built == {"mcp": f"{repository}:0.4.0-dev"}  # what `make test` runs
+    monkeypatch.setenv("IMAGE_REGISTRY", image_registry.host)
+    code, out, err = run_cli(root, "push", "--type", "tool", "--name", "mcp-time", "--stage", "prod", "--dry-run")
+    assert code == 0, out + err
+    assert re.findall(r"^  would push (\S+)", out, re.M) == [f"{image_registry.host}/{repository}:0.4.0"]
+    garden = yaml.safe_load(extension.appgarden_path.read_text())
+    assert garden["services"]["mcp"]["image"] == f"{repository}:0.4.0"
+    entry = next(e for e in registry.build_registry(root, "prod", build_dir=tmp_path / "build", env={"SOURCE_DATE_EPOCH": "1700000000"}).entries if e["name"] == "mcp-time")
+    assert entry["docker_images"] == [f"{repository}:0.4.0"]
+    code, out, err = run_cli(root, "push", "--type", "tool", "--name", "mcp-time", "--stage", "prod")
+    assert code == 0, out + err
+    assert "0.4.0" in image_registry.tags(repository)

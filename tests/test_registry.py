@@ -100,11 +100,11 @@ def test_garden_layout_and_catalogs(repo):
     apps = json.loads((garden / "apps.json").read_text())
     tools = json.loads((garden / "tools.json").read_text())
     assert [(e["name"], e["template_type"]) for e in apps] == [("kaizen", "app"), ("service-kv", "service")]
-    assert [(e["name"], e["template_type"]) for e in tools] == [("tool-text-utils", "tool")]
+    assert [(e["name"], e["template_type"]) for e in tools] == [("mcp-time", "tool"), ("tool-text-utils", "tool")]
     document = json.loads((repo / "build" / "registry.json").read_text())
     assert sorted(document) == ["extensions", "generated_at", "schema_version", "stage"]
     assert document["schema_version"] == registry.SCHEMA_VERSION
-    assert [e["name"] for e in document["extensions"]] == ["kaizen", "service-kv", "tool-text-utils"]
+    assert [e["name"] for e in document["extensions"]] == ["kaizen", "mcp-time", "service-kv", "tool-text-utils"]
     assert registry.read_garden(garden) == registry.catalogs(document["extensions"]) == {"apps.json": apps, "tools.json": tools}
     assert registry.read_registry(repo / "build") == document
 
@@ -133,7 +133,7 @@ def test_url_preview_images_stay_urls(repo):
     edit_manifest(repo, "tools/tool-text-utils", preview_image=url)
     result = build(repo)
     assert entry_named(result, "tool-text-utils")["preview_image"] == url
-    assert sorted(p.name for p in (result.garden / "images").iterdir()) == ["kaizen.svg", "service-kv.svg"]
+    assert sorted(p.name for p in (result.garden / "images").iterdir()) == ["kaizen.svg", "mcp-time.svg", "service-kv.svg"]
 
 
 # --------------------------------------------------------------------------- schema
