@@ -146,3 +146,9 @@ def test_push_with_since_selects_changed_extensions_without_name(sample_repo, ru
     assert "selected tool/tool-text-utils: README.md changed since HEAD" in out
     pushed = [line.split()[2] for line in out.splitlines() if line.strip().startswith("would push ")]
     assert pushed == ["kamiwazaai/tool-text-utils-mcp:1.2.0"]
+
+
+def test_a_declared_image_with_its_own_registry_host_is_pushed_there():
+    assert push.target_ref("kamiwazaai/mcp-time:1.0.0", "127.0.0.1:5000") == "127.0.0.1:5000/kamiwazaai/mcp-time:1.0.0"
+    assert push.target_ref("ghcr.io/acme/tool:1.0.0", "127.0.0.1:5000") == "ghcr.io/acme/tool:1.0.0"
+    assert push.target_ref("localhost:5000/tool:1.0.0", "r.example.com") == "localhost:5000/tool:1.0.0"
