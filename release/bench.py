@@ -285,8 +285,8 @@ def registry_entry(plan: Plan, stage: str = "dev", *, version: str | None = None
     """A published-registry entry much like `make build-registry` writes for the extension."""
     version = version or plan.version
     data = manifest(plan) | {"version": version, "preview_image": f"images/{plan.name}.svg"}
-    built = [images.image_ref(plan.name, service, version, stage) for service in plan.built]
-    used = sorted([*built, *(e.image for e in plan.externals)])
+    built = [images.service_image(plan.name, service, {"build": f"./{service}"}, version, stage) for service in plan.built]
+    used = list(dict.fromkeys([*built, *(e.image for e in plan.externals)]))  # compose order, as make_entry lists them
     lines = ["services:"]
     for ref in used:
         lines += [f"  {ref.split('/')[-1].split(':')[0]}:", f"    image: {ref}", "    extra_hosts:", "      - host.docker.internal:host-gateway"]

@@ -4,9 +4,10 @@ Planning is pure (`plan`, `built_services`, `oci_labels`, `base_images`): which 
 which tags, which labels, from the compose document and the manifest. `build` runs the
 plan on the engine (release/docker.py) and returns one `ServiceResult` per service.
 
-Tags come from release/images.py only: `{version}-dev` (local builds are always the dev
-stage) and the local-only `latest`. Every image carries the label `ai.kamiwaza.context-digest`
-(release/context_digest.py); `stale_specs` finds images built from older sources.
+Names and tags come from release/images.py only (`service_repository`): `{version}-dev`
+(local builds are always the dev stage) and the local-only `latest`. Every image carries the
+label `ai.kamiwaza.context-digest` (release/context_digest.py); `stale_specs` finds images
+built from older sources.
 """
 
 from __future__ import annotations
@@ -48,7 +49,7 @@ class BuildSpec:
     service: str
     context: Path
     dockerfile: str
-    tags: tuple[str, ...]  # (kamiwazaai/{ext}-{svc}:{version}-dev, ...:latest)
+    tags: tuple[str, ...]  # ({repository}:{version}-dev, {repository}:latest); images.service_repository names it
     labels: Mapping[str, str]
     buildargs: Mapping[str, str] = field(default_factory=dict)
     target: str | None = None
@@ -82,18 +83,38 @@ def built_services(document: Mapping[str, Any]) -> list[str]:
     return [str(name) for name, service in compose.services(document).items() if isinstance(service, Mapping) and compose.build_context(service) is not None]
 
 
-def local_tags(name: str, service: str, version: str) -> tuple[str, str]:
+def built_repositories(extension: Extension, parsed: manifest.Manifest, document: Mapping[str, Any]) -> dict[str, str]:
+    """Service -> image repository of every service built here (file order), named by images.py."""
+    repositories: dict[str, str] = {}
+    for name in built_services(document):
+        try:
+            repository = images.service_repository(parsed.name, name, compose.services(document)[name])
+        except images.ImageNameError as error:
+            raise HarnessError(str(error), file=extension.compose_path, field=error.field, fix=error.fix) from None
+        assert repository is not None  # a built service always has a project image
+        repositories[name] = repository
+    return repositories
+
+
+def local_tags(repository: str, version: str) -> tuple[str, str]:
     """The two tags of a local build: `{version}-dev` and the local-only `latest`."""
-    ref = images.image_ref(name, service, version, BUILD_STAGE)
-    return ref, images.with_tag(ref, images.LOCAL_ONLY_TAG)
+    return f"{repository}:{images.stage_tag(version, BUILD_STAGE)}", f"{repository}:{images.LOCAL_ONLY_TAG}"
 
 
 def oci_labels(
-    name: str, service: str, version: str, source: str, revision: str | None, description: str | None = None, created: str | None = None
+    name: str,
+    service: str,
+    version: str,
+    source: str,
+    revision: str | None,
+    description: str | None = None,
+    created: str | None = None,
+    *,
+    repository: str,
 ) -> dict[str, str]:
     """OCI labels of a built image (the base image's own title, description and date are replaced)."""
     labels = {
-        LABEL_TITLE: images.repository(name, service),
+        LABEL_TITLE: repository,
         LABEL_VERSION: version,
         LABEL_SOURCE: source,
         LABEL_DESCRIPTION: description or f"{name} {service}",
@@ -121,6 +142,7 @@ def plan(
         raise HarnessError(problems=problems)
     specs: list[BuildSpec] = []
     base = extension.compose_path.parent
+    repositories = built_repositories(extension, parsed, document)
     for name in built_services(document):
         service = compose.services(document)[name]
         context = compose.build_context(service) or "."
@@ -135,8 +157,8 @@ def plan(
                 service=name,
                 context=(base / context).resolve(),
                 dockerfile=compose.dockerfile_of(service),
-                tags=local_tags(parsed.name, name, parsed.version),
-                labels=oci_labels(parsed.name, name, parsed.version, source, revision, parsed.data.get("description"), created),
+                tags=local_tags(repositories[name], parsed.version),
+                labels=oci_labels(parsed.name, name, parsed.version, source, revision, parsed.data.get("description"), created, repository=repositories[name]),
                 buildargs=build_args(build.get("args"), extension.compose_path, f"{field_name}.args", environ or {}),
                 target=target,
             )

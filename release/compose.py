@@ -363,7 +363,6 @@ HOST_NETWORK_KEYS = ("external", "name", "driver_opts", "ipam")
 HOST_NETWORK_DRIVERS = ("host", "none", "macvlan", "ipvlan")
 # Per-service addresses that only make sense with the `ipam` subnets removed above.
 HOST_SERVICE_NETWORK_KEYS = ("ipv4_address", "ipv6_address", "link_local_ips")
-_REPOSITORY_PART = re.compile(r"^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*$")
 
 
 def appgarden_tag(version: str, stage: str | None = None) -> str:
@@ -419,9 +418,9 @@ def _service(context: _Context, name: str, service: Mapping[str, Any]) -> dict[s
     for key, value in service.items():
         if key == "build":
             if "image" not in service:  # the built image takes build's place in the file
-                out["image"] = _generated_image(context, name)
+                out["image"] = _generated_image(context, name, service)
         elif key == "image":
-            out[key] = _image(context, value, f"{field}.image")
+            out[key] = _image(context, name, service, f"{field}.image")
         elif key == "container_name":
             continue  # a fixed name collides when App Garden runs the extension twice
         elif key == "pull_policy" and value == "build":
@@ -441,26 +440,26 @@ def _service(context: _Context, name: str, service: Mapping[str, Any]) -> dict[s
     return out
 
 
-def _generated_image(context: _Context, service_name: str) -> str:
-    reference = images.image_ref(context.name, service_name, context.version, context.stage)
-    if not _REPOSITORY_PART.match(f"{context.name}-{service_name}"):
-        raise context.error(
-            f'service name "{service_name}" cannot name the image {reference}',
-            f"services.{service_name}",
-            "use a lowercase service name (a-z, 0-9, '-', '_', '.'), or give the service an `image:`",
-        )
+def _generated_image(context: _Context, service_name: str, service: Mapping[str, Any]) -> str:
+    """The image a build-only service gets in the App Garden file (images.py names it)."""
+    reference = _project_image(context, service_name, service)
+    assert reference is not None  # a built service always has a project image
     return reference
 
 
-def _image(context: _Context, value: Any, field: str) -> Any:
+def _image(context: _Context, service_name: str, service: Mapping[str, Any], field: str) -> Any:
+    value = service.get("image")
     if not isinstance(value, str) or not value:
         raise context.error("image is not a non-empty string", field, "write `image: name:tag`")
-    if not images.is_project_image(value):
-        return value  # other people's images are kept byte for byte
-    resolved = resolve_defaults(value)  # `kamiwazaai/x:${TAG:-1.0}`: only the name matters
-    if resolved is None:
-        raise context.error(f'image "{value}" uses a variable without a default', field, "write the image name out; its tag comes from kamiwaza.json")
-    return images.with_tag(resolved, appgarden_tag(context.version, context.stage))
+    reference = _project_image(context, service_name, service)
+    return value if reference is None else reference  # other people's images are kept byte for byte
+
+
+def _project_image(context: _Context, service_name: str, service: Mapping[str, Any]) -> str | None:
+    try:
+        return images.service_image(context.name, service_name, service, context.version, context.stage or "prod")
+    except images.ImageNameError as error:
+        raise context.error(str(error), error.field, error.fix) from None
 
 
 def _ports(context: _Context, value: Any, field: str) -> list[Any]:

@@ -250,7 +250,7 @@ def prepare(extension: Extension, env: Mapping[str, str], client: Any) -> Prepar
     from release import docker
 
     parsed, document = sync.load_sources(extension)
-    built = {service: builds.local_tags(parsed.name, service, parsed.version)[0] for service in builds.built_services(document)}
+    built = {service: builds.local_tags(repository, parsed.version)[0] for service, repository in builds.built_repositories(extension, parsed, document).items()}
     missing = [ref for ref in built.values() if docker.local_image(client, ref) is None]
     if missing:
         raise HarnessError(

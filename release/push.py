@@ -1,6 +1,7 @@
 """`make push TYPE=.. NAME=.. [STAGE=dev|stage|prod] [BUILD=1] [DRY_RUN=1]`.
 
-Every image the extension builds (`kamiwazaai/{ext}-{svc}:{version}-dev`, made by `make build`)
+Every image the extension builds (`{repository}:{version}-dev`, made by `make build`; the
+repository is `images.service_repository`'s: the declared `image:` or `kamiwazaai/{ext}-{svc}`)
 is tagged for the stage and the target registry, then pushed, one tag at a time:
 
     STAGE=dev   -> {version}-dev     STAGE=stage -> {version}-stage     STAGE=prod -> {version}
@@ -34,8 +35,8 @@ Say = Callable[[str], None]
 class PushItem:
     extension: Extension
     service: str
-    source: str  # the local build: kamiwazaai/{ext}-{svc}:{version}-dev
-    target: str  # [registry/]kamiwazaai/{ext}-{svc}:{stage tag}
+    source: str  # the local build: {repository}:{version}-dev (images.service_repository)
+    target: str  # [registry/]{repository}:{stage tag}
 
 
 @dataclass(frozen=True)
@@ -69,7 +70,8 @@ def registry_prefix(value: str | None) -> str:
 
 
 def target_ref(ref: str, prefix: str) -> str:
-    return f"{prefix}/{ref}" if prefix else ref
+    """Where a reference is pushed: under IMAGE_REGISTRY, unless it names its own registry host."""
+    return f"{prefix}/{ref}" if prefix and not images.is_registry_qualified(ref) else ref
 
 
 def registry_host(prefix: str) -> str:
@@ -79,9 +81,9 @@ def registry_host(prefix: str) -> str:
 def plan(extension: Extension, parsed: manifest.Manifest, document: Mapping[str, Any], stage: str, prefix: str) -> list[PushItem]:
     """What `make push` pushes for one extension: one stage tag per built service, never latest."""
     items: list[PushItem] = []
-    for service in builds.built_services(document):
-        source = builds.local_tags(parsed.name, service, parsed.version)[0]
-        target = target_ref(images.image_ref(parsed.name, service, parsed.version, stage), prefix)
+    for service, repository in builds.built_repositories(extension, parsed, document).items():
+        source = builds.local_tags(repository, parsed.version)[0]
+        target = target_ref(f"{repository}:{images.stage_tag(parsed.version, stage)}", prefix)
         if images.split_ref(target)[1] in (None, images.LOCAL_ONLY_TAG):
             raise HarnessError(f"refusing to push {target}: `{images.LOCAL_ONLY_TAG}` is a local tag only", fix="push a version tag (STAGE=dev|stage|prod)")
         items.append(PushItem(extension, service, source, target))

@@ -10,9 +10,11 @@ Layout (under `build_dir`, default `<root>/build`; nothing else in it is touched
 An *entry* (one item of `extensions`, `apps.json`, `tools.json`) is the extension's
 validated `kamiwaza.json` plus:
   - `template_type`, taken from the extension's folder when the manifest omits it;
-  - `compose_yml`: the committed docker-compose.appgarden.yml text with every
-    `kamiwazaai/*` tag set to `images.stage_tag(version, stage)`; external images untouched;
-  - `docker_images`: every image the entry needs, stage-tagged, sorted;
+  - `compose_yml`: the App Garden file text for the stage (sync-compose's output with
+    every project tag set to `images.stage_tag(version, stage)`); external images untouched;
+  - `docker_images`: each service's image in compose service order, once each, then the
+    manifest's `image` when no service uses it; `image` and `extra_docker_images` are
+    published for the stage by `images.manifest_image` (README "Registry entry format");
   - `preview_image`: a shipped file becomes `images/<file>` (relative to the garden
     folder); a URL stays a URL.
 `schemas/registry-entry.schema.json` defines an entry, `schemas/registry.schema.json`
@@ -39,6 +41,7 @@ leaves the previous registry as it was.
 
 from __future__ import annotations
 
+import copy
 import json
 import os
 import shutil
@@ -162,16 +165,17 @@ def entry_problems(entry: Any, *, stage: str | None = None, file: Path | str | N
 def _stage_problems(entry: Mapping[str, Any], stage: str, file: Path | str | None, base: str) -> list[Problem]:
     tag = images.stage_tag(entry["version"], stage)
     try:
-        used = set(images_in(entry["compose_yml"]))
+        expected = entry_images(entry["compose_yml"], entry.get("image"))
     except (yaml.YAMLError, AttributeError, TypeError):
         return [Problem("compose_yml is not a compose document with services", file=file, field=f"{base}.compose_yml", fix="rebuild with `make build-registry`")]
-    if isinstance(entry.get("image"), str):
-        used.add(entry["image"])
+    extras = [ref for ref in entry.get("extra_docker_images") or [] if isinstance(ref, str)]
     problems = []
-    for ref in sorted(used | set(entry["docker_images"])):
-        if images.is_project_image(ref) and images.split_ref(ref)[1] != tag:
-            problems.append(Problem(f'image "{ref}" is not tagged for stage {stage} (expected :{tag})', file=file, field=f"{base}.docker_images", fix=f"rebuild with `make build-registry STAGE={stage}`"))
-    listed = set(entry["docker_images"])
+    for ref, field in [*((r, "docker_images") for r in dict.fromkeys([*expected, *entry["docker_images"]])), *((r, "extra_docker_images") for r in extras)]:
+        if images.is_project_image(ref) and "@" not in ref and images.split_ref(ref)[1] != tag:
+            problems.append(Problem(f'image "{ref}" is not tagged for stage {stage} (expected :{tag})', file=file, field=f"{base}.{field}", fix=f"rebuild with `make build-registry STAGE={stage}`"))
+    listed, used = set(entry["docker_images"]), set(expected)
+    if listed == used and list(entry["docker_images"]) != expected:
+        problems.append(Problem("docker_images is not in the compose file's service order", file=file, field=f"{base}.docker_images", fix="rebuild with `make build-registry`"))
     if listed != used:
         detail = "; ".join(
             part
@@ -255,18 +259,33 @@ def images_in(compose_yml: str) -> tuple[str, ...]:
     return tuple(compose_images(compose.parse_yaml(compose_yml)))
 
 
+def entry_images(compose_yml: str, image: Any = None) -> list[str]:
+    """`docker_images` as Kamiwaza writes it: each service's image in the compose file's
+    service order, once each; then the manifest's top-level `image` when no service uses it."""
+    listed = list(dict.fromkeys(images_in(compose_yml)))
+    if isinstance(image, str) and image not in listed:
+        listed.append(image)
+    return listed
+
+
 def make_entry(extension: Extension, data: Mapping[str, Any], staged_compose: str, stage: str) -> dict[str, Any]:
-    """One registry entry from a validated manifest and its App Garden text tagged for `stage`."""
-    entry = dict(data)
+    """One registry entry from a validated manifest and its App Garden text for `stage`.
+
+    Every manifest key is kept as written, except: `image` and each `extra_docker_images`
+    item are published for the stage (`images.manifest_image`), and `preview_image`
+    becomes `images/<file>`. Added: `template_type` (when missing), `compose_yml` (the
+    App Garden file text for the stage, byte for byte) and `docker_images`.
+    """
+    entry = copy.deepcopy(dict(data))
     entry.setdefault("template_type", extension.type)
     version = entry["version"]
-    entry["compose_yml"] = staged_compose
-    needed = set(images_in(entry["compose_yml"]))
     if isinstance(entry.get("image"), str):
-        if images.is_project_image(entry["image"]):
-            entry["image"] = images.with_tag(entry["image"], images.stage_tag(version, stage))
-        needed.add(entry["image"])
-    entry["docker_images"] = sorted(needed)
+        entry["image"] = images.manifest_image(entry["image"], version, stage)
+    extras = entry.get("extra_docker_images")
+    if isinstance(extras, list):
+        entry["extra_docker_images"] = list(dict.fromkeys(images.manifest_image(ref, version, stage) if isinstance(ref, str) else ref for ref in extras))
+    entry["compose_yml"] = staged_compose
+    entry["docker_images"] = entry_images(staged_compose, entry.get("image"))
     key = rules.preview_image_key(entry)
     if key is not None:
         entry["preview_image"] = f"{IMAGES_DIR}/{key}"

@@ -35,8 +35,8 @@ def test_built_services_are_those_with_a_build_context(sample_repo: Path):
 
 
 def test_local_tags_are_dev_and_latest_from_images_rules():
-    assert build.local_tags("kaizen", "backend", "1.0.1") == ("kamiwazaai/kaizen-backend:1.0.1-dev", "kamiwazaai/kaizen-backend:latest")
-    assert build.local_tags("x", "y", "1.0.0+build.5")[0] == images.image_ref("x", "y", "1.0.0+build.5", "dev")
+    assert build.local_tags("kamiwazaai/kaizen-backend", "1.0.1") == ("kamiwazaai/kaizen-backend:1.0.1-dev", "kamiwazaai/kaizen-backend:latest")
+    assert build.local_tags("kamiwazaai/x-y", "1.0.0+build.5")[0] == images.service_image("x", "y", {"build": "."}, "1.0.0+build.5", "dev")
 
 
 def test_plan_for_the_kaizen_sample(sample_repo: Path):
@@ -113,7 +113,8 @@ def test_build_without_an_engine_says_how_to_start_one(sample_repo: Path, run_cl
 def test_samples_are_built_with_dev_and_latest_tags(built_samples, docker_client):
     from release import docker
 
-    assert sorted(built_samples.refs) == ["app/kaizen", "service/service-kv", "tool/tool-text-utils"]
+    assert sorted(built_samples.refs) == ["app/kaizen", "service/service-kv", "tool/mcp-time", "tool/tool-text-utils"]
+    assert built_samples.refs["tool/mcp-time"] == ["kamiwazaai/mcp-time:0.4.0-dev"]  # its declared image: repository
     assert built_samples.refs["app/kaizen"] == ["kamiwazaai/kaizen-backend:1.0.1-dev", "kamiwazaai/kaizen-frontend:1.0.1-dev"]
     assert built_samples.refs["tool/tool-text-utils"] == ["kamiwazaai/tool-text-utils-mcp:1.2.0-dev"]
     for refs in built_samples.refs.values():

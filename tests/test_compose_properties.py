@@ -161,7 +161,7 @@ def test_external_images_never_change_and_services_are_kept_in_order(case):
         if image is not None and not images.is_project_image(image):
             assert out == image
         else:
-            assert out == images.image_ref(manifest.name, name, manifest.version)
+            assert out == images.service_image(manifest.name, name, service, manifest.version, "prod")
 
 
 @PROPERTY_SETTINGS

@@ -6,7 +6,7 @@ from release.errors import HarnessError
 
 def test_discovery_lists_type_name_and_path_sorted(sample_repo):
     found = extensions.discover(sample_repo)
-    assert [(e.type, e.name) for e in found] == [("app", "kaizen"), ("service", "service-kv"), ("tool", "tool-text-utils")]
+    assert [(e.type, e.name) for e in found] == [("app", "kaizen"), ("service", "service-kv"), ("tool", "mcp-time"), ("tool", "tool-text-utils")]
     assert all(e.path == sample_repo / "extensions" / f"{e.type}s" / e.name for e in found)
     assert found[0].id == "app/kaizen"
 
@@ -14,7 +14,7 @@ def test_discovery_lists_type_name_and_path_sorted(sample_repo):
 def test_hidden_and_stray_entries_are_ignored(sample_repo):
     (sample_repo / "extensions" / "apps" / ".cache").mkdir()
     (sample_repo / "extensions" / "apps" / "notes.txt").write_text("x")
-    assert [e.name for e in extensions.discover(sample_repo)] == ["kaizen", "service-kv", "tool-text-utils"]
+    assert [e.name for e in extensions.discover(sample_repo)] == ["kaizen", "service-kv", "mcp-time", "tool-text-utils"]
 
 
 def test_folder_without_manifest_is_still_listed(sample_repo):
@@ -24,7 +24,7 @@ def test_folder_without_manifest_is_still_listed(sample_repo):
 
 def test_select_by_type_and_name(sample_repo):
     found = extensions.discover(sample_repo)
-    assert [e.name for e in extensions.select(found, "tool")] == ["tool-text-utils"]
+    assert [e.name for e in extensions.select(found, "tool")] == ["mcp-time", "tool-text-utils"]
     assert [e.id for e in extensions.select(found, None, "kaizen")] == ["app/kaizen"]
     assert extensions.select(found) == found
 

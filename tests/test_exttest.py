@@ -137,7 +137,7 @@ def test_make_test_all_runs_every_sample_and_tears_down(built_samples, run_cli, 
     assert "healthy: backend (GET http://127.0.0.1:" in out and "healthy: frontend (GET" in out
     assert "healthy: api (GET" in out and "healthy: mcp (MCP initialize" in out
     rows = {line.split()[0]: line.split()[1] for line in out.splitlines() if line.startswith(("app/", "service/", "tool/"))}
-    assert rows == {"app/kaizen": "passed", "service/service-kv": "passed", "tool/tool-text-utils": "passed"}
+    assert rows == {"app/kaizen": "passed", "service/service-kv": "passed", "tool/mcp-time": "passed", "tool/tool-text-utils": "passed"}
     assert all(not _leftovers(p) for p in _projects(out))
     summary = json.loads((built_samples.root / "build/reports/test-all.json").read_text())
     tool_checks = {c["check"]: c["outcome"] for c in summary["extensions"]["tool/tool-text-utils"]["checks"]}

@@ -5,7 +5,7 @@ import subprocess
 
 import pytest
 
-ALL = ["app/kaizen", "service/service-kv", "tool/tool-text-utils"]
+ALL = ["app/kaizen", "service/service-kv", "tool/mcp-time", "tool/tool-text-utils"]
 
 
 def git(root, *args):
@@ -30,6 +30,7 @@ def test_plain_list_is_one_line_per_extension(sample_repo, run_cli):
     assert out.splitlines() == [
         "app/kaizen\textensions/apps/kaizen",
         "service/service-kv\textensions/services/service-kv",
+        "tool/mcp-time\textensions/tools/mcp-time",
         "tool/tool-text-utils\textensions/tools/tool-text-utils",
     ]
 
@@ -42,6 +43,7 @@ def test_json_is_a_one_line_github_matrix(sample_repo, run_cli):
         "include": [
             {"type": "app", "name": "kaizen", "id": "app/kaizen", "path": "extensions/apps/kaizen"},
             {"type": "service", "name": "service-kv", "id": "service/service-kv", "path": "extensions/services/service-kv"},
+            {"type": "tool", "name": "mcp-time", "id": "tool/mcp-time", "path": "extensions/tools/mcp-time"},
             {"type": "tool", "name": "tool-text-utils", "id": "tool/tool-text-utils", "path": "extensions/tools/tool-text-utils"},
         ]
     }
@@ -50,7 +52,7 @@ def test_json_is_a_one_line_github_matrix(sample_repo, run_cli):
 @pytest.mark.parametrize(
     "flags, expected",
     [
-        (("--type", "tool"), ["tool/tool-text-utils"]),
+        (("--type", "tool"), ["tool/mcp-time", "tool/tool-text-utils"]),
         (("--type", "app", "--name", "kaizen"), ["app/kaizen"]),
         (("--name", "service-kv"), ["service/service-kv"]),
     ],
@@ -79,7 +81,7 @@ def test_json_with_since_and_a_global_change_selects_all(git_repo, run_cli):
     (git_repo / "templates/tool/README.md").write_text("changed\n")
     code, out, err = run_cli(git_repo, "list", "--json", "--since", "HEAD")
     assert code == 0 and ids(out) == ALL
-    assert "all 3 extensions: templates/tool/README.md changed" in err
+    assert "all 4 extensions: templates/tool/README.md changed" in err
 
 
 def test_json_with_nothing_changed_is_an_empty_matrix(git_repo, run_cli):

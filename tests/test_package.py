@@ -31,6 +31,7 @@ FILES = [
     "SHA256SUMS",
     f"{GARDEN}/apps.json",
     f"{GARDEN}/images/kaizen.svg",
+    f"{GARDEN}/images/mcp-time.svg",
     f"{GARDEN}/images/service-kv.svg",
     f"{GARDEN}/images/tool-text-utils.svg",
     f"{GARDEN}/tools.json",
@@ -190,6 +191,7 @@ def test_images_flag_adds_saved_archives_covered_by_the_checksums(repo):
     assert asked == [
         "kamiwazaai/kaizen-backend:1.0.1-dev",
         "kamiwazaai/kaizen-frontend:1.0.1-dev",
+        "kamiwazaai/mcp-time:0.4.0-dev",
         "kamiwazaai/service-kv-api:0.3.0-dev",
         "kamiwazaai/tool-text-utils-mcp:1.2.0-dev",
         "redis:7-bookworm",
@@ -242,6 +244,7 @@ def _tiny_image(client, tag: str) -> None:
 @pytest.mark.docker
 def test_images_flag_saves_the_entries_images_with_docker(repo, docker_client):
     shutil.rmtree(repo / "extensions" / "apps" / "kaizen")  # keep external images (redis) out: tiny images only
+    shutil.rmtree(repo / "extensions" / "tools" / "mcp-time")  # two images are enough for this test
     version = f"0.0.0-rc.{uuid.uuid4().int % 10**8}"  # a tag no real build uses
     for relative in ("services/service-kv", "tools/tool-text-utils"):
         edit_manifest(repo, relative, version=version)

@@ -167,3 +167,9 @@ def test_a_stale_image_is_refused_unless_build_1(sample_repo: Path, image_regist
         code, out, err = run_cli(sample_repo, "push", *selector, "--build")
     assert code == 0, out + err
     assert f"{version}-stage" in image_registry.tags("kamiwazaai/tool-text-utils-mcp")
+
+
+def test_a_declared_image_with_its_own_registry_host_is_pushed_there():
+    assert push.target_ref("kamiwazaai/mcp-time:1.0.0", "127.0.0.1:5000") == "127.0.0.1:5000/kamiwazaai/mcp-time:1.0.0"
+    assert push.target_ref("ghcr.io/acme/tool:1.0.0", "127.0.0.1:5000") == "ghcr.io/acme/tool:1.0.0"
+    assert push.target_ref("localhost:5000/tool:1.0.0", "r.example.com") == "localhost:5000/tool:1.0.0"

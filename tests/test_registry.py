@@ -100,11 +100,11 @@ def test_garden_layout_and_catalogs(repo):
     apps = json.loads((garden / "apps.json").read_text())
     tools = json.loads((garden / "tools.json").read_text())
     assert [(e["name"], e["template_type"]) for e in apps] == [("kaizen", "app"), ("service-kv", "service")]
-    assert [(e["name"], e["template_type"]) for e in tools] == [("tool-text-utils", "tool")]
+    assert [(e["name"], e["template_type"]) for e in tools] == [("mcp-time", "tool"), ("tool-text-utils", "tool")]
     document = json.loads((repo / "build" / "registry.json").read_text())
     assert sorted(document) == ["extensions", "generated_at", "schema_version", "stage"]
     assert document["schema_version"] == registry.SCHEMA_VERSION
-    assert [e["name"] for e in document["extensions"]] == ["kaizen", "service-kv", "tool-text-utils"]
+    assert [e["name"] for e in document["extensions"]] == ["kaizen", "mcp-time", "service-kv", "tool-text-utils"]
     assert registry.read_garden(garden) == registry.catalogs(document["extensions"]) == {"apps.json": apps, "tools.json": tools}
     assert registry.read_registry(repo / "build") == document
 
@@ -133,7 +133,7 @@ def test_url_preview_images_stay_urls(repo):
     edit_manifest(repo, "tools/tool-text-utils", preview_image=url)
     result = build(repo)
     assert entry_named(result, "tool-text-utils")["preview_image"] == url
-    assert sorted(p.name for p in (result.garden / "images").iterdir()) == ["kaizen.svg", "service-kv.svg"]
+    assert sorted(p.name for p in (result.garden / "images").iterdir()) == ["kaizen.svg", "mcp-time.svg", "service-kv.svg"]
 
 
 # --------------------------------------------------------------------------- schema
@@ -367,3 +367,50 @@ def test_compose_yml_agrees_with_sync_compose_for_the_stage(repo, stage):
     for extension in extensions.discover(repo):
         entry = entry_named(result, extension.name)
         assert yaml.safe_load(entry["compose_yml"]) == yaml.safe_load(sync.render_appgarden(extension, stage=stage))
+
+
+# --------------------------------------------------------------------------- the entry as Kamiwaza writes it
+
+
+def _extension(root: Path, name: str) -> extensions.Extension:
+    return next(e for e in extensions.discover(root) if e.name == name)
+
+
+def test_docker_images_follow_the_compose_service_order_once_each(repo):
+    staged = (
+        "services:\n  zeta:\n    image: redis:7\n  alpha:\n    image: kamiwazaai/kaizen-backend:1.0.1\n"
+        "  beta:\n    image: redis:7\n  gamma:\n    image: kamiwazaai/kaizen-agent:1.0.1\n"
+    )
+    data = json.loads((repo / "extensions/apps/kaizen/kamiwaza.json").read_text())
+    entry = registry.make_entry(_extension(repo, "kaizen"), data, staged, "prod")
+    assert entry["docker_images"] == ["redis:7", "kamiwazaai/kaizen-backend:1.0.1", "kamiwazaai/kaizen-agent:1.0.1"]
+    assert entry["compose_yml"] == staged
+    assert registry.entry_problems(entry, stage="prod") == []
+    entry["docker_images"] = sorted(entry["docker_images"])
+    assert [p.message for p in registry.entry_problems(entry, stage="prod")] == ["docker_images is not in the compose file's service order"]
+
+
+@pytest.mark.parametrize("stage", ["dev", "prod"])
+def test_compose_yml_is_exactly_the_app_garden_file_for_the_stage(repo, stage):
+    entry = entry_named(build(repo, stage), "kaizen")
+    assert entry["compose_yml"] == sync.render_appgarden(_extension(repo, "kaizen"), stage=stage)
+
+
+def test_every_manifest_key_is_kept_and_extra_images_are_published_for_the_stage(repo):
+    custom = {"optional_note": {"nested": [1, "two"]}, "display_name": "Text Utils", "env_defaults": {"LOG_LEVEL": "info"}}
+    extras = ["kamiwazaai/tool-text-utils-agent:{version}", "kamiwazaai/shared:0.5.0", "ghcr.io/acme/helper:{version}", "redis:7"]
+    edit_manifest(repo, "tools/tool-text-utils", extra_docker_images=extras, **custom)
+    write_appgarden(repo)
+    data = json.loads((repo / "extensions/tools/tool-text-utils/kamiwaza.json").read_text())
+    entry = entry_named(build(repo, "stage"), "tool-text-utils")
+    assert entry["extra_docker_images"] == [
+        "kamiwazaai/tool-text-utils-agent:1.2.0-stage",
+        "kamiwazaai/shared:1.2.0-stage",
+        "ghcr.io/acme/helper:1.2.0",
+        "redis:7",
+    ]
+    assert entry["docker_images"] == ["kamiwazaai/tool-text-utils-mcp:1.2.0-stage"]  # compose-derived only, as Kamiwaza keeps them
+    changed = {"preview_image", "extra_docker_images"}
+    assert {k: v for k, v in entry.items() if k in data and k not in changed} == {k: v for k, v in data.items() if k not in changed}
+    entry["extra_docker_images"][0] = "kamiwazaai/tool-text-utils-agent:1.2.0"
+    assert [p.field for p in registry.entry_problems(entry, stage="stage")] == ["$.extra_docker_images"]

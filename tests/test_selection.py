@@ -44,12 +44,12 @@ def test_untracked_and_committed_changes_count(git_repo):
 def test_template_change_selects_all(git_repo):
     (git_repo / "templates/app/README.md").write_text("changed\n")
     ids, reasons = selected(git_repo)
-    assert len(ids) == 3 and "templates/app/README.md" in reasons[0]
+    assert len(ids) == 4 and "templates/app/README.md" in reasons[0]
 
 
 def test_since_combines_with_type(git_repo):
     (git_repo / "templates/app/README.md").write_text("changed\n")
-    assert selected(git_repo, TYPE="tool")[0] == ["tool/tool-text-utils"]
+    assert selected(git_repo, TYPE="tool")[0] == ["tool/mcp-time", "tool/tool-text-utils"]
 
 
 def test_unknown_ref_is_a_clear_error(git_repo):

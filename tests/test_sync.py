@@ -43,6 +43,7 @@ def test_the_committed_appgarden_files_are_what_sync_generates(sample_repo):
     assert [(r.extension.id, r.status) for r in results] == [
         ("app/kaizen", sync.Status.UNCHANGED),
         ("service/service-kv", sync.Status.UNCHANGED),
+        ("tool/mcp-time", sync.Status.UNCHANGED),
         ("tool/tool-text-utils", sync.Status.UNCHANGED),
     ]
 
@@ -77,10 +78,10 @@ def test_sync_writes_every_file_and_a_second_run_changes_no_byte(sample_repo, ru
     _remove_appgarden_files(sample_repo)
     code, out, err = run_cli(sample_repo, "sync-compose")
     assert (code, err) == (0, "")
-    assert "3 written" in out and "written   app/kaizen" in out
+    assert "4 written" in out and "written   app/kaizen" in out
     assert _appgarden_files(sample_repo) == committed
     code, out, _ = run_cli(sample_repo, "sync-compose")
-    assert code == 0 and "3 unchanged" in out
+    assert code == 0 and "4 unchanged" in out
     assert _appgarden_files(sample_repo) == committed
 
 

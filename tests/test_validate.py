@@ -27,7 +27,7 @@ def test_each_check_has_one_id_per_extension(sample_repo, run_checks):
     result = run_checks(sample_repo, "--collect-only")
     ids = [line for line in result.stdout.splitlines() if "::" in line]
     for rule in ("test_schema", "test_naming", "test_preview_image", "test_env_defaults", "test_compose_file"):
-        assert {i.split("[", 1)[1].rstrip("]") for i in ids if f"::{rule}[" in i} == {"app/kaizen", "service/service-kv", "tool/tool-text-utils"}
+        assert {i.split("[", 1)[1].rstrip("]") for i in ids if f"::{rule}[" in i} == {"app/kaizen", "service/service-kv", "tool/mcp-time", "tool/tool-text-utils"}
 
 
 def break_json(root):

@@ -22,7 +22,7 @@ import yaml
 from tests.conftest import HARNESS_VARIABLES, REPO_ROOT
 
 WORKFLOW = REPO_ROOT / ".github" / "workflows" / "ci.yml"
-ALL = ["app/kaizen", "service/service-kv", "tool/tool-text-utils"]
+ALL = ["app/kaizen", "service/service-kv", "tool/mcp-time", "tool/tool-text-utils"]
 NO_COMMIT = "0" * 40
 EXPRESSION = re.compile(r"\$\{\{.*?\}\}")
 
