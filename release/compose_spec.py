@@ -120,6 +120,9 @@ def problems(document: Any, path: Path, positions: Positions | None = None, *, e
     report = _Reporter(path, positions or {})
     if environment is None:
         environment = project_environment(path.parent)
+    _key_problems(document, (), report)
+    if report.problems:
+        return report.problems
     document = interpolate(document, environment, report)
     if report.problems:
         return report.problems
@@ -168,6 +171,19 @@ class _Reporter:
 
 
 # --------------------------------------------------------------------------- 1. interpolation
+
+
+def _key_problems(value: Any, key_path: KeyPath, report: _Reporter) -> None:
+    """Compose reads every mapping key as a string; YAML may give a number, a boolean or null."""
+    if isinstance(value, Mapping):
+        for key, item in value.items():
+            if not isinstance(key, str):
+                report(key_path, f"key {key!r} is not a string", f'quote the key ("{key}")')
+            else:
+                _key_problems(item, (*key_path, key), report)
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            _key_problems(item, (*key_path, index), report)
 
 # compose-go's template grammar: `$$`, `$name`, `${name}` with one operator, or an invalid `${`.
 _TEMPLATE = re.compile(
@@ -395,23 +411,46 @@ def _unknown_keys(document: Any, key_path: KeyPath) -> list[str]:
     definition = _definition_at(key_path)
     if not isinstance(node, Mapping) or definition is None:
         return []
-    known = set(definition.get("properties", {}))
-    patterns = [re.compile(p) for p in definition.get("patternProperties", {})]
-    return [key for key in node if key not in known and not any(p.search(str(key)) for p in patterns)]
+    known, patterns = _known_keys(definition)
+    return [key for key in node if key not in known and not any(re.search(p, str(key)) for p in patterns)]
+
+
+def _resolve(definition: Any) -> Any:
+    while isinstance(definition, Mapping) and "$ref" in definition:
+        definition = schema()["$defs"].get(str(definition["$ref"]).rsplit("/", 1)[-1])
+    return definition
+
+
+def _known_keys(definition: Mapping[str, Any]) -> tuple[set[str], list[str]]:
+    """Properties and property patterns of a definition, with those of its allOf parts."""
+    known, patterns = set(definition.get("properties", {})), list(definition.get("patternProperties", {}))
+    for part in definition.get("allOf", ()):
+        more, more_patterns = _known_keys(_resolve(part) or {})
+        known |= more
+        patterns += more_patterns
+    return known, patterns
 
 
 def _definition_at(key_path: KeyPath) -> Mapping[str, Any] | None:
-    root = schema()
-    definitions = root["$defs"]
-    if not key_path:
-        return root
-    if len(key_path) == 2 and key_path[0] in ("services", "networks", "volumes", "secrets", "configs"):
-        return definitions.get({"services": "service", "networks": "network", "volumes": "volume", "secrets": "secret", "configs": "config"}[key_path[0]])
-    if len(key_path) == 3 and key_path[0] == "services":
-        found = definitions["service"].get("properties", {}).get(key_path[2])
-        if isinstance(found, Mapping) and "$ref" in found:
-            return definitions.get(found["$ref"].rsplit("/", 1)[-1])
-        return found
+    """The schema of the mapping at `key_path`, followed through properties, allOf and $ref."""
+    definition: Any = _resolve(schema())
+    for part in key_path:
+        definition = _resolve(_child(definition, part)) if isinstance(part, str) else None
+        if not isinstance(definition, Mapping):
+            return None
+    return definition
+
+
+def _child(definition: Mapping[str, Any], key: str) -> Any:
+    if key in definition.get("properties", {}):
+        return definition["properties"][key]
+    for pattern, value in definition.get("patternProperties", {}).items():
+        if re.search(pattern, key):
+            return value
+    for part in definition.get("allOf", ()):
+        found = _child(_resolve(part) or {}, key)
+        if found is not None:
+            return found
     return None
 
 
