@@ -398,19 +398,21 @@ def _schema_problems(document: Any, report: _Reporter) -> None:
         message = error.message
         if "nevaluated properties" in message or "dditional properties" in message:
             unknown = _unknown_keys(document, key_path)
+            if unknown == []:
+                continue  # jsonschema-rs repeats a failing property as "unevaluated": reported once, at the property
             if unknown:
                 message = f"unknown key{'s' if len(unknown) > 1 else ''} {', '.join(repr(k) for k in unknown)}"
         report(key_path, f"the Compose Specification rejects it: {message}", "correct the value or remove the key (see https://docs.docker.com/reference/compose-file/)")
 
 
-def _unknown_keys(document: Any, key_path: KeyPath) -> list[str]:
-    """The keys of the mapping at `key_path` its schema does not define (for a short message)."""
+def _unknown_keys(document: Any, key_path: KeyPath) -> list[str] | None:
+    """The keys of the mapping at `key_path` its schema does not define; None when its schema is not found."""
     node: Any = document
     for part in key_path:
         node = node[part]
     definition = _definition_at(key_path)
     if not isinstance(node, Mapping) or definition is None:
-        return []
+        return None
     known, patterns = _known_keys(definition)
     return [key for key in node if key not in known and not any(re.search(p, str(key)) for p in patterns)]
 
