@@ -126,6 +126,7 @@ def problems(document: Any, path: Path, positions: Positions | None = None, *, e
     document = interpolate(document, environment, report)
     if report.problems:
         return report.problems
+    document = deduplicated(document)
     _schema_problems(document, report)
     if report.problems:
         return report.problems
@@ -381,6 +382,109 @@ def interpolate(document: Any, lookup: Mapping[str, str], report: Callable[[KeyP
             return {key: walk(item, (*key_path, key)) for key, item in value.items()}
         if isinstance(value, list):
             return [walk(item, (*key_path, index)) for index, item in enumerate(value)]
+        return value
+
+    return walk(document, ())
+
+
+# --------------------------------------------------------------------------- 1b. repeated entries
+
+# Compose keeps one entry per key in these lists (the last one wins, in the first one's place)
+# before it applies the schema, so `ports: ["80", "80"]` passes its uniqueItems.
+
+
+def _key_value(entry: Any) -> str:
+    if not isinstance(entry, str):
+        raise TypeError
+    return entry.split("=", 1)[0]
+
+
+def _volume_target(entry: Any) -> str:
+    if isinstance(entry, Mapping):
+        if not isinstance(entry.get("target"), str):
+            raise TypeError
+        return entry["target"]
+    if isinstance(entry, str):
+        parts = _split_volume(entry)
+        return parts[1] if len(parts) > 1 else parts[0]
+    return ""
+
+
+def _device_target(entry: Any) -> str:
+    if isinstance(entry, Mapping):
+        if not isinstance(entry.get("target"), str):
+            raise TypeError
+        return entry["target"]
+    if isinstance(entry, str):
+        parts = entry.split(":")
+        return parts[1] if len(parts) > 1 else parts[0]
+    return ""
+
+
+def _expose_key(entry: Any) -> str:
+    if isinstance(entry, bool) or not isinstance(entry, (str, int)):
+        raise TypeError
+    return str(entry)
+
+
+def _mount_key(default: str) -> Callable[[Any], str]:
+    def key(entry: Any) -> str:
+        if isinstance(entry, str):
+            return f"{default}/{entry}"
+        if isinstance(entry, Mapping):
+            return str(entry["target"]) if "target" in entry else f"{default}/{entry.get('source')}"
+        raise TypeError
+
+    return key
+
+
+def _port_key(entry: Any) -> str:
+    if isinstance(entry, Mapping):
+        if "target" not in entry:
+            raise TypeError
+        return f"{entry.get('host_ip', '0.0.0.0')}:{entry.get('published', '')}:{entry['target']}/{entry.get('protocol', 'tcp')}"
+    return str(entry)
+
+
+def _env_file_key(entry: Any) -> str:
+    if isinstance(entry, Mapping):
+        if "path" not in entry:
+            raise TypeError
+        return str(entry["path"])
+    return str(entry)
+
+
+_KEY_VALUE_LISTS = (
+    "annotations", "build.args", "build.additional_contexts", "build.platform", "build.tags", "build.labels", "cap_add",
+    "cap_drop", "deploy.labels", "dns", "dns_opt", "dns_search", "environment", "labels", "links",
+    "networks.*.aliases", "networks.*.link_local_ips", "profiles", "sysctls", "tmpfs",
+)
+UNIQUE_LISTS: Mapping[tuple[str, ...], Callable[[Any], str]] = {
+    ("networks", "*", "labels"): _key_value, ("networks", "*", "ipam", "options"): _key_value,
+    **{("services", "*", *name.split(".")): _key_value for name in _KEY_VALUE_LISTS},
+    ("services", "*", "devices"): _device_target, ("services", "*", "configs"): _mount_key(""),
+    ("services", "*", "env_file"): _env_file_key, ("services", "*", "expose"): _expose_key,
+    ("services", "*", "ports"): _port_key, ("services", "*", "secrets"): _mount_key("/run/secrets"),
+    ("services", "*", "volumes"): _volume_target,
+}
+
+
+def deduplicated(document: Any) -> Any:
+    """`document` with the repeated entries Compose drops dropped (an entry it cannot key stays)."""
+
+    def walk(value: Any, key_path: tuple[str, ...]) -> Any:
+        if isinstance(value, Mapping):
+            return {key: walk(item, (*key_path, key)) for key, item in value.items()}
+        if isinstance(value, list):
+            key_of = next((key for pattern, key in UNIQUE_LISTS.items() if len(pattern) == len(key_path) and all(p in ("*", k) for p, k in zip(pattern, key_path))), None)
+            if key_of is not None:
+                try:
+                    kept: dict[str, Any] = {}
+                    for entry in value:
+                        kept[key_of(entry)] = entry  # a later entry replaces an earlier one, in its place
+                    return list(kept.values())
+                except (TypeError, KeyError):
+                    return value
         return value
 
     return walk(document, ())
