@@ -523,6 +523,7 @@ class Measurement:
     status: str = "ok"  # ok | failed | skipped
     note: str = ""
     floor_s: float | None = None  # the parse floor's median at the same N, in the same run
+    floor_cpu_s: float | None = None  # and its median CPU time
 
     @property
     def median_s(self) -> float | None:
@@ -542,6 +543,13 @@ class Measurement:
         if self.median_s is None or not self.floor_s:
             return None
         return self.median_s / self.floor_s
+
+    @property
+    def cpu_ratio(self) -> float | None:
+        """Median CPU time over the floor's: steadier than wall time on a machine others load too."""
+        if self.median_cpu_s is None or not self.floor_cpu_s:
+            return None
+        return self.median_cpu_s / self.floor_cpu_s
 
     @property
     def time_target(self) -> float | None:
@@ -608,8 +616,8 @@ def _fmt(value: float | None, digits: int = 2) -> str:
 
 def with_floors(measurements: Sequence[Measurement]) -> list[Measurement]:
     """Each measurement with the parse floor of its size (measured in the same run) attached."""
-    floors = {m.n: m.median_s for m in measurements if m.step.key == FLOOR_KEY and m.status == "ok"}
-    return [replace(m, floor_s=floors.get(m.n)) for m in measurements]
+    floors = {m.n: m for m in measurements if m.step.key == FLOOR_KEY and m.status == "ok"}
+    return [replace(m, floor_s=floors[m.n].median_s, floor_cpu_s=floors[m.n].median_cpu_s) if m.n in floors else m for m in measurements]
 
 
 def result_rows(measurements: Sequence[Measurement]) -> list[tuple[str, ...]]:
@@ -618,11 +626,12 @@ def result_rows(measurements: Sequence[Measurement]) -> list[tuple[str, ...]]:
         met = {True: "met", False: "MISSED", None: "-"}[m.target_met]
         runs = ", ".join(f"{r.seconds:.2f}" for r in m.runs) or "-"
         ratio = "-" if m.ratio is None else f"{m.ratio:.2f}x"
-        rows.append((str(m.n), m.step.key, _fmt(m.median_s), ratio, runs, _fmt(m.median_cpu_s, 1), _fmt(m.peak_mb, 0), m.target_text(), met if m.status == "ok" else m.status))
+        cpu_ratio = "-" if m.cpu_ratio is None else f"{m.cpu_ratio:.2f}x"
+        rows.append((str(m.n), m.step.key, _fmt(m.median_s), ratio, runs, _fmt(m.median_cpu_s, 2), cpu_ratio, _fmt(m.peak_mb, 0), m.target_text(), met if m.status == "ok" else m.status))
     return rows
 
 
-RESULT_HEADERS = ("N", "step", "median s", "x floor", "runs s", "cpu s", "peak MB", "target", "result")
+RESULT_HEADERS = ("N", "step", "median s", "x floor", "runs s", "cpu s", "cpu x floor", "peak MB", "target", "result")
 GROWTH_HEADERS = ("step", "fixed s", "ms per extension", "worst fit error")
 
 
@@ -655,6 +664,7 @@ def document(measurements: Sequence[Measurement], *, sizes: Sequence[int], runs:
             "memory": {"step": MEMORY_TARGET_STEP, "n": MEMORY_TARGET_N, "peak_mb": MEMORY_TARGET_MB},
         },
         "parse_floor_s": {str(m.n): round(m.median_s, 4) for m in measurements if m.step.key == FLOOR_KEY and m.median_s is not None},
+        "parse_floor_cpu_s": {str(m.n): round(m.median_cpu_s, 4) for m in measurements if m.step.key == FLOOR_KEY and m.median_cpu_s is not None},
         "generate_s": {str(n): round(s, 3) for n, s in generate_s.items()},
         "results": [
             {
@@ -665,6 +675,7 @@ def document(measurements: Sequence[Measurement], *, sizes: Sequence[int], runs:
                 "note": m.note,
                 "median_s": None if m.median_s is None else round(m.median_s, 4),
                 "ratio_to_floor": None if m.ratio is None else round(m.ratio, 3),
+                "cpu_ratio_to_floor": None if m.cpu_ratio is None else round(m.cpu_ratio, 3),
                 "runs_s": [round(r.seconds, 4) for r in m.runs],
                 "median_cpu_s": None if m.median_cpu_s is None else round(m.median_cpu_s, 3),
                 "peak_mb": None if m.peak_mb is None else round(m.peak_mb, 1),

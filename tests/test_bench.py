@@ -160,12 +160,12 @@ def test_document_and_tables_have_the_expected_keys():
     floor = bench.Measurement(200, bench.floor_step("python3", Path("/r")), (bench.Run(0.5, 0.5, 10.0, 0),))
     measurements = bench.with_floors([floor, measured(50, 1.0), measured(200, 2.0), measured(800, 6.0), measured(200, 0.5, "merge")])
     data = bench.document(measurements, sizes=[50, 200, 800], runs=3, remote_count=10_000, generate_s={50: 0.1})
-    assert set(data) == {"machine", "sizes", "runs", "merge_inputs", "targets", "parse_floor_s", "generate_s", "results", "growth"}
+    assert set(data) == {"machine", "sizes", "runs", "merge_inputs", "targets", "parse_floor_s", "parse_floor_cpu_s", "generate_s", "results", "growth"}
     assert data["parse_floor_s"] == {"200": 0.5}
     assert data["targets"]["ratio_to_parse_floor"] == {"validate": 1.75, "sync-compose": 1.0, "build-registry": 1.3, "merge": None}
     assert data["targets"]["memory"] == {"step": "validate", "n": 800, "peak_mb": 150.0}
     assert set(data["results"][1]) == {
-        "n", "step", "command", "status", "note", "median_s", "ratio_to_floor", "runs_s", "median_cpu_s", "peak_mb",
+        "n", "step", "command", "status", "note", "median_s", "ratio_to_floor", "cpu_ratio_to_floor", "runs_s", "median_cpu_s", "peak_mb",
         "target_ratio", "target_peak_mb", "target_met",
     }
     by_key = {(r["n"], r["step"]): r for r in data["results"]}
@@ -198,7 +198,7 @@ def test_bench_command_prints_a_table_and_writes_bench_json(tmp_path, run_cli):
     code, out, err = run_cli(tmp_path, "bench", "--sizes", "3", "--runs", "1", "--warmup", "0", "--remote-entries", "20")
     assert code == 0, out + err
     header = next(line for line in out.splitlines() if line.startswith("N "))
-    assert header.split() == ["N", "step", "median", "s", "x", "floor", "runs", "s", "cpu", "s", "peak", "MB", "target", "result"]
+    assert header.split() == ["N", "step", "median", "s", "x", "floor", "runs", "s", "cpu", "s", "cpu", "x", "floor", "peak", "MB", "target", "result"]
     for key in ("parse-floor", "validate", "sync-compose", "build-registry", "merge"):
         assert any(line.split()[:2] == ["3", key] for line in out.splitlines()), out
     data = json.loads((tmp_path / bench.REPORT_FILE).read_text())
@@ -207,7 +207,7 @@ def test_bench_command_prints_a_table_and_writes_bench_json(tmp_path, run_cli):
         (3, "parse-floor", "ok"), (3, "validate", "ok"), (3, "sync-compose", "ok"), (3, "build-registry", "ok"), (3, "merge", "ok"),
     ]
     assert data["parse_floor_s"]["3"] > 0  # the floor is measured in the same run ...
-    assert all(r["ratio_to_floor"] > 0 for r in data["results"])  # ... and every step is a ratio to it
+    assert all(r["ratio_to_floor"] > 0 and r["cpu_ratio_to_floor"] > 0 for r in data["results"])  # ... and every step is a ratio to it
     assert all(len(r["runs_s"]) == 1 and r["peak_mb"] > 0 and r["target_met"] is None for r in data["results"])
 
 
