@@ -40,6 +40,7 @@ import ipaddress
 import json
 import os
 import re
+from collections import ChainMap
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
@@ -176,7 +177,7 @@ class _Reporter:
 
 def _key_problems(value: Any, key_path: KeyPath, report: _Reporter) -> None:
     """Compose reads every mapping key as a string; YAML may give a number, a boolean or null."""
-    if isinstance(value, Mapping):
+    if isinstance(value, dict):
         for key, item in value.items():
             if not isinstance(key, str):
                 report(key_path, f"key {key!r} is not a string", f'quote the key ("{key}")')
@@ -219,13 +220,13 @@ def dotenv(text: str) -> dict[str, str]:
     return values
 
 
-def project_environment(folder: Path) -> dict[str, str]:
-    """The variables Compose interpolates with: the `.env` beside the file, under the process's own."""
+def project_environment(folder: Path) -> Mapping[str, str]:
+    """The variables Compose interpolates with: the process's own over the `.env` beside the file."""
     try:
         from_file = dotenv((folder / DOTENV).read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError):
         from_file = {}
-    return {**from_file, **os.environ}
+    return ChainMap(os.environ, from_file)  # type: ignore[arg-type]  # looked up, never copied
 
 
 def substitute(template: str, lookup: Mapping[str, str]) -> str:
@@ -348,22 +349,36 @@ CASTS: Mapping[tuple[str, ...], Callable[[str], Any]] = {
     **{(kind, "*", "external"): _to_bool for kind in ("networks", "volumes", "secrets", "configs")},
     ("networks", "*", "internal"): _to_bool, ("networks", "*", "attachable"): _to_bool, ("networks", "*", "enable_ipv6"): _to_bool,
 }
-_CASTS_BY_LENGTH: dict[int, list[tuple[tuple[str, ...], Callable[[str], Any]]]] = {}
-for _pattern, _cast in CASTS.items():
-    _CASTS_BY_LENGTH.setdefault(len(_pattern), []).append((_pattern, _cast))
+_LEAF = object()  # the key under which a trie node keeps the value of its pattern
 
 
-def _cast_for(key_path: KeyPath) -> Callable[[str], Any] | None:
-    for pattern, cast in _CASTS_BY_LENGTH.get(len(key_path), ()):
-        if all(p == "*" and isinstance(k, str) or p == "[]" and isinstance(k, int) or p == k for p, k in zip(pattern, key_path)):
-            return cast
-    return None
+def _trie(patterns: Mapping[tuple[str, ...], Any]) -> dict:
+    """Key-path patterns (`*` any key, `[]` any list item) as nested dicts, walked with the document."""
+    root: dict = {}
+    for pattern, value in patterns.items():
+        node = root
+        for part in pattern:
+            node = node.setdefault(part, {})
+        node[_LEAF] = value
+    return root
+
+
+def _step(node: dict | None, key: str | int) -> dict | None:
+    """The trie node below `node` for one more key (an exact key wins over a wildcard)."""
+    if node is None:
+        return None
+    if isinstance(key, int):
+        return node.get("[]")
+    return node.get(key) or node.get("*")
+
+
+_CAST_TRIE = _trie(CASTS)
 
 
 def interpolate(document: Any, lookup: Mapping[str, str], report: Callable[[KeyPath, str, str], None]) -> Any:
     """A copy of `document` with every string value interpolated and cast (keys stay as written)."""
 
-    def walk(value: Any, key_path: KeyPath) -> Any:
+    def walk(value: Any, key_path: KeyPath, casts: dict | None) -> Any:
         if isinstance(value, str):
             if "$" in value:
                 try:
@@ -371,20 +386,20 @@ def interpolate(document: Any, lookup: Mapping[str, str], report: Callable[[KeyP
                 except TemplateError as error:
                     report(key_path, f"{error} in {value!r}", "write `$$` for a literal dollar and close every `${` with `}` (`${NAME:-default}`); give required variables a value")
                     return value
-            cast = _cast_for(key_path) if len(key_path) > 2 else None
+            cast = casts.get(_LEAF) if casts else None
             if cast is not None:
                 try:
                     return cast(value)
                 except ValueError as error:
                     report(key_path, f"{error}", "use a value of the field's type (see the Compose Specification)")
             return value
-        if isinstance(value, Mapping):
-            return {key: walk(item, (*key_path, key)) for key, item in value.items()}
+        if isinstance(value, dict):
+            return {key: walk(item, (*key_path, key), _step(casts, key)) for key, item in value.items()}
         if isinstance(value, list):
-            return [walk(item, (*key_path, index)) for index, item in enumerate(value)]
+            return [walk(item, (*key_path, index), _step(casts, index)) for index, item in enumerate(value)]
         return value
 
-    return walk(document, ())
+    return walk(document, (), _CAST_TRIE)
 
 
 # --------------------------------------------------------------------------- 1b. repeated entries
@@ -400,7 +415,7 @@ def _key_value(entry: Any) -> str:
 
 
 def _volume_target(entry: Any) -> str:
-    if isinstance(entry, Mapping):
+    if isinstance(entry, dict):
         if not isinstance(entry.get("target"), str):
             raise TypeError
         return entry["target"]
@@ -411,7 +426,7 @@ def _volume_target(entry: Any) -> str:
 
 
 def _device_target(entry: Any) -> str:
-    if isinstance(entry, Mapping):
+    if isinstance(entry, dict):
         if not isinstance(entry.get("target"), str):
             raise TypeError
         return entry["target"]
@@ -431,7 +446,7 @@ def _mount_key(default: str) -> Callable[[Any], str]:
     def key(entry: Any) -> str:
         if isinstance(entry, str):
             return f"{default}/{entry}"
-        if isinstance(entry, Mapping):
+        if isinstance(entry, dict):
             return str(entry["target"]) if "target" in entry else f"{default}/{entry.get('source')}"
         raise TypeError
 
@@ -439,7 +454,7 @@ def _mount_key(default: str) -> Callable[[Any], str]:
 
 
 def _port_key(entry: Any) -> str:
-    if isinstance(entry, Mapping):
+    if isinstance(entry, dict):
         if "target" not in entry:
             raise TypeError
         return f"{entry.get('host_ip', '0.0.0.0')}:{entry.get('published', '')}:{entry['target']}/{entry.get('protocol', 'tcp')}"
@@ -447,7 +462,7 @@ def _port_key(entry: Any) -> str:
 
 
 def _env_file_key(entry: Any) -> str:
-    if isinstance(entry, Mapping):
+    if isinstance(entry, dict):
         if "path" not in entry:
             raise TypeError
         return str(entry["path"])
@@ -469,14 +484,19 @@ UNIQUE_LISTS: Mapping[tuple[str, ...], Callable[[Any], str]] = {
 }
 
 
+_UNIQUE_TRIE = _trie(UNIQUE_LISTS)
+
+
 def deduplicated(document: Any) -> Any:
     """`document` with the repeated entries Compose drops dropped (an entry it cannot key stays)."""
 
-    def walk(value: Any, key_path: tuple[str, ...]) -> Any:
-        if isinstance(value, Mapping):
-            return {key: walk(item, (*key_path, key)) for key, item in value.items()}
+    def walk(value: Any, lists: dict | None) -> Any:
+        if lists is None:
+            return value
+        if isinstance(value, dict):
+            return {key: walk(item, _step(lists, key)) for key, item in value.items()}
         if isinstance(value, list):
-            key_of = next((key for pattern, key in UNIQUE_LISTS.items() if len(pattern) == len(key_path) and all(p in ("*", k) for p, k in zip(pattern, key_path))), None)
+            key_of = lists.get(_LEAF)
             if key_of is not None:
                 try:
                     kept: dict[str, Any] = {}
@@ -487,7 +507,7 @@ def deduplicated(document: Any) -> Any:
                     return value
         return value
 
-    return walk(document, ())
+    return walk(document, _UNIQUE_TRIE)
 
 
 # --------------------------------------------------------------------------- 2. the schema
@@ -515,14 +535,14 @@ def _unknown_keys(document: Any, key_path: KeyPath) -> list[str] | None:
     for part in key_path:
         node = node[part]
     definition = _definition_at(key_path)
-    if not isinstance(node, Mapping) or definition is None:
+    if not isinstance(node, dict) or definition is None:
         return None
     known, patterns = _known_keys(definition)
     return [key for key in node if key not in known and not any(re.search(p, str(key)) for p in patterns)]
 
 
 def _resolve(definition: Any) -> Any:
-    while isinstance(definition, Mapping) and "$ref" in definition:
+    while isinstance(definition, dict) and "$ref" in definition:
         definition = schema()["$defs"].get(str(definition["$ref"]).rsplit("/", 1)[-1])
     return definition
 
@@ -542,7 +562,7 @@ def _definition_at(key_path: KeyPath) -> Mapping[str, Any] | None:
     definition: Any = _resolve(schema())
     for part in key_path:
         definition = _resolve(_child(definition, part)) if isinstance(part, str) else None
-        if not isinstance(definition, Mapping):
+        if not isinstance(definition, dict):
             return None
     return definition
 
@@ -567,7 +587,7 @@ def _model_problems(document: Mapping[str, Any], folder: Path, report: _Reporter
     services = document.get("services") or {}
     for kind in ("volumes", "networks"):
         for name, item in (document.get(kind) or {}).items():
-            if isinstance(item, Mapping):
+            if isinstance(item, dict):
                 _external_problems(item, (kind, name), report)
     for kind in ("secrets", "configs"):
         for name, item in (document.get(kind) or {}).items():
@@ -632,7 +652,7 @@ def _service_problems(document: Mapping[str, Any], name: str, service: Mapping[s
 
     depends_on = service.get("depends_on") or ()
     for index, dependency in enumerate(depends_on):
-        key: str | int = dependency if isinstance(depends_on, Mapping) else index
+        key: str | int = dependency if isinstance(depends_on, dict) else index
         if dependency not in services:
             undefined((*base, "depends_on", key), "service", dependency)
     for index, link in enumerate(service.get("links") or ()):
@@ -651,7 +671,7 @@ def _service_problems(document: Mapping[str, Any], name: str, service: Mapping[s
 
     networks = service.get("networks") or ()
     for index, network in enumerate(networks):
-        key = network if isinstance(networks, Mapping) else index
+        key = network if isinstance(networks, dict) else index
         if network != "default" and network not in _defined(document, "networks"):
             undefined((*base, "networks", key), "network", network)
     for kind in ("secrets", "configs"):
@@ -774,7 +794,7 @@ def is_duration(value: Any) -> bool:
 def _lookup(mapping: Mapping[str, Any], keys: Sequence[str]) -> Any:
     node: Any = mapping
     for key in keys:
-        if not isinstance(node, Mapping) or key not in node:
+        if not isinstance(node, dict) or key not in node:
             return None
         node = node[key]
     return node
@@ -794,7 +814,7 @@ def _typed_value_problems(service: Mapping[str, Any], base: KeyPath, report: _Re
         if isinstance(value, str) and not _GO_FLOAT.fullmatch(value):
             report((*base, *keys), f'"{value}" is not a number of CPUs', 'write it as a number: "0.5", "2"')
     for index, entry in enumerate(service.get("volumes") or ()):
-        size = _lookup(entry, ("tmpfs", "size")) if isinstance(entry, Mapping) else None
+        size = _lookup(entry, ("tmpfs", "size")) if isinstance(entry, dict) else None
         if isinstance(size, str) and not _SIZE.fullmatch(size):
             report((*base, "volumes", index, "tmpfs", "size"), f'"{size}" is not a size', 'write it as bytes or with a unit: "64m"')
     extra_hosts = service.get("extra_hosts")
@@ -810,7 +830,7 @@ def _typed_value_problems(service: Mapping[str, Any], base: KeyPath, report: _Re
 
 
 def _dependencies(service: Any) -> Iterable[str]:
-    depends_on = service.get("depends_on") if isinstance(service, Mapping) else None
+    depends_on = service.get("depends_on") if isinstance(service, dict) else None
     return list(depends_on or ())
 
 
