@@ -682,10 +682,15 @@ def _service_problems(document: Mapping[str, Any], name: str, service: Mapping[s
     for index, entry in enumerate(service.get("volumes") or ()):
         _volume_problems(document, name, entry, (*base, "volumes", index), report)
     for index, entry in enumerate(service.get("ports") or ()):
-        if isinstance(entry, str):
+        message = None
+        if isinstance(entry, float):
+            message = f"port {entry} is not a whole number"
+        elif isinstance(entry, int) and not isinstance(entry, bool):
+            message = "port 0 has no target port" if entry == 0 else port_problem(str(entry))
+        elif isinstance(entry, str):
             message = port_problem(entry)
-            if message:
-                report((*base, "ports", index), message, 'write the port as "[[ip:]host:]container[/tcp|udp|sctp]", ranges as "8000-8001"')
+        if message:
+            report((*base, "ports", index), message, 'write the port as "[[ip:]host:]container[/tcp|udp|sctp]", ranges as "8000-8001"')
     _env_file_problems(service.get("env_file"), folder, (*base, "env_file"), report)
     _typed_value_problems(service, base, report)
 
