@@ -92,12 +92,13 @@ def _validator() -> Any:
 
 @dataclasses.dataclass(frozen=True)
 class _SchemaError:
-    path: KeyPath
+    instance_path: KeyPath
     message: str
-    keyword: str
 
 
 class _PurePythonValidator:
+    """jsonschema's validator with the two methods this module uses from jsonschema-rs."""
+
     def __init__(self, validator: Any) -> None:
         self._validator = validator
 
@@ -106,7 +107,7 @@ class _PurePythonValidator:
 
     def iter_errors(self, document: Any) -> Iterator[Any]:
         for error in self._validator.iter_errors(document):
-            yield _SchemaError(tuple(error.absolute_path), error.message, str(error.validator))
+            yield _SchemaError(tuple(error.absolute_path), error.message)
 
 
 # --------------------------------------------------------------------------- the entry point
@@ -518,7 +519,7 @@ def _schema_problems(document: Any, report: _Reporter) -> None:
     if validator.is_valid(document):
         return
     for error in validator.iter_errors(document):
-        key_path = tuple(error.instance_path) if hasattr(error, "instance_path") else error.path
+        key_path = tuple(error.instance_path)
         message = error.message
         if "nevaluated properties" in message or "dditional properties" in message:
             unknown = _unknown_keys(document, key_path)

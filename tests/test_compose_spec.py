@@ -46,6 +46,17 @@ def test_the_schema_is_check_jsonschemas_vendored_copy_compiled_once():
     assert compose_spec._validator() is compose_spec._validator()
 
 
+def test_the_pure_python_fallback_judges_as_jsonschema_rs_does():
+    import jsonschema
+
+    fallback = compose_spec._PurePythonValidator(jsonschema.Draft202012Validator(compose_spec.schema()))
+    for text in ("services: {web: {image: x}}", "services: {web: {image: 5}}", "services: {web: {image: x, bogus: 1}}", "services: {web: {ports: [{target: 80}], image: x}}"):
+        document = compose.parse_yaml(text)
+        assert fallback.is_valid(document) == compose_spec._validator().is_valid(document)
+    (error, *_) = fallback.iter_errors(compose.parse_yaml("services: {web: {image: 5}}"))
+    assert error.instance_path == ("services", "web", "image")
+
+
 def test_a_valid_document_has_no_problems():
     text = service('ports: ["127.0.0.1:${WEB_PORT:-8080}:80"]\nhealthcheck: {test: [CMD, "true"], interval: 2s, timeout: 1m30s}\ndepends_on: {db: {condition: service_healthy}}\nvolumes: ["data:/d", "./conf:/etc/conf:ro"]\nnetworks: [back]')
     text += "  db:\n    image: postgres:16\n    healthcheck: {test: [CMD, pg_isready]}\nvolumes:\n  data:\nnetworks:\n  back:\n"
