@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 from collections import Counter
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -108,11 +109,11 @@ def test_a_bad_generated_extension_is_reported(tmp_path, monkeypatch):
 
 
 def step(key: str = "validate") -> bench.Step:
-    return bench.Step(key, f"make {key}", ("true",), bench.TARGETS_S.get(key, 1.0))
+    return bench.Step(key, f"make {key}", ("true",), bench.TARGET_RATIOS.get(key))
 
 
-def measured(n: int, seconds: float, key: str = "validate") -> bench.Measurement:
-    return bench.Measurement(n, step(key), (bench.Run(seconds, seconds * 1.5, 100.0, 0), bench.Run(seconds + 2, 1.0, 120.0, 0), bench.Run(seconds + 1, 1.0, 90.0, 0)))
+def measured(n: int, seconds: float, key: str = "validate", peak: float = 120.0) -> bench.Measurement:
+    return bench.Measurement(n, step(key), (bench.Run(seconds, seconds * 1.5, 100.0, 0), bench.Run(seconds + 2, 1.0, peak, 0), bench.Run(seconds + 1, 1.0, 90.0, 0)))
 
 
 def test_linear_fit_recovers_fixed_and_per_extension_cost():
@@ -124,22 +125,56 @@ def test_linear_fit_recovers_fixed_and_per_extension_cost():
 def test_median_peak_and_target_verdict():
     m = measured(bench.TARGET_N, 1.0)
     assert m.median_s == 2.0 and m.peak_mb == 120.0 and m.median_cpu_s == 1.0
-    assert m.target_met in (True, False)  # judged at N=200 ...
-    assert measured(50, 1.0).target_met is None  # ... and only there
+    assert m.ratio is None and m.target_met is None  # no floor measured: no ratio, no verdict
+    m = replace(m, floor_s=1.0)
+    assert m.ratio == 2.0 and m.target_met is False and m.target_text() == "<= 1.75x"  # judged at N=200 ...
+    assert replace(measured(50, 1.0), floor_s=1.0).target_met is None  # ... and only there
+    assert replace(measured(bench.TARGET_N, 1.0, "merge"), floor_s=1.0).target_met is None  # merge has no ratio target
     assert bench.Measurement(200, step(), status="skipped", note="why").target_met is None
 
 
+def test_validate_memory_is_judged_at_n_800():
+    light, heavy = measured(bench.MEMORY_TARGET_N, 1.0, peak=140.0), measured(bench.MEMORY_TARGET_N, 1.0, peak=151.0)
+    assert (light.target_met, heavy.target_met) == (True, False) and light.target_text() == "< 150 MB"
+    assert measured(bench.MEMORY_TARGET_N, 1.0, "sync-compose", peak=999.0).target_met is None
+
+
+def test_floors_attach_to_measurements_of_the_same_size():
+    floor_step = bench.floor_step("python3", Path("/r"))
+    floors = [bench.Measurement(n, floor_step, (bench.Run(s, s, 10.0, 0),)) for n, s in ((50, 0.5), (200, 1.0))]
+    attached = bench.with_floors([*floors, measured(50, 1.0), measured(200, 1.0), measured(800, 1.0)])
+    assert [(m.n, m.step.key, m.ratio) for m in attached] == [
+        (50, "parse-floor", 1.0), (200, "parse-floor", 1.0), (50, "validate", 4.0), (200, "validate", 2.0), (800, "validate", None),
+    ]
+
+
+def test_the_parse_floor_reads_every_manifest_and_compose_file(synthetic):
+    import subprocess
+    import sys
+
+    out = subprocess.run(bench.floor_step(sys.executable, synthetic).argv, capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "parsed 10 manifests and 20 compose files"
+
+
 def test_document_and_tables_have_the_expected_keys():
-    measurements = [measured(50, 1.0), measured(200, 2.0), measured(800, 6.0), measured(200, 0.5, "merge")]
+    floor = bench.Measurement(200, bench.floor_step("python3", Path("/r")), (bench.Run(0.5, 0.5, 10.0, 0),))
+    measurements = bench.with_floors([floor, measured(50, 1.0), measured(200, 2.0), measured(800, 6.0), measured(200, 0.5, "merge")])
     data = bench.document(measurements, sizes=[50, 200, 800], runs=3, remote_count=10_000, generate_s={50: 0.1})
-    assert set(data) == {"machine", "sizes", "runs", "merge_inputs", "targets", "generate_s", "results", "growth"}
-    assert set(data["results"][0]) == {
-        "n", "step", "command", "status", "note", "median_s", "runs_s", "median_cpu_s", "peak_mb", "target_s", "target_met",
+    assert set(data) == {"machine", "sizes", "runs", "merge_inputs", "targets", "parse_floor_s", "parse_floor_cpu_s", "generate_s", "results", "growth"}
+    assert data["parse_floor_s"] == {"200": 0.5}
+    assert data["targets"]["ratio_to_parse_floor"] == {"validate": 1.75, "sync-compose": 1.0, "build-registry": 1.3, "merge": None}
+    assert data["targets"]["memory"] == {"step": "validate", "n": 800, "peak_mb": 150.0}
+    assert set(data["results"][1]) == {
+        "n", "step", "command", "status", "note", "median_s", "ratio_to_floor", "cpu_ratio_to_floor", "runs_s", "median_cpu_s", "peak_mb",
+        "target_ratio", "target_peak_mb", "target_met",
     }
-    assert set(data["growth"]) == {"validate"}  # one size of merge: nothing to fit
+    by_key = {(r["n"], r["step"]): r for r in data["results"]}
+    assert by_key[(200, "validate")]["ratio_to_floor"] == 6.0 and by_key[(200, "validate")]["target_ratio"] == 1.75
+    assert by_key[(800, "validate")]["target_peak_mb"] == 150.0 and by_key[(800, "validate")]["ratio_to_floor"] is None
+    assert set(data["growth"]) == {"validate"}  # one size of merge and of the floor: nothing to fit
     assert set(data["growth"]["validate"]) == {"fixed_s", "per_extension_ms", "worst_fit_error"}
     rows = bench.result_rows(measurements)
-    assert len(rows) == 4 and all(len(row) == len(bench.RESULT_HEADERS) for row in rows)
+    assert len(rows) == 5 and all(len(row) == len(bench.RESULT_HEADERS) for row in rows)
     assert [row[0] for row in bench.growth_rows(measurements)] == ["validate"]
 
 
@@ -163,14 +198,16 @@ def test_bench_command_prints_a_table_and_writes_bench_json(tmp_path, run_cli):
     code, out, err = run_cli(tmp_path, "bench", "--sizes", "3", "--runs", "1", "--warmup", "0", "--remote-entries", "20")
     assert code == 0, out + err
     header = next(line for line in out.splitlines() if line.startswith("N "))
-    assert header.split() == ["N", "step", "median", "s", "runs", "s", "cpu", "s", "peak", "MB", "target", "(N=200)", "result"]
-    for key in ("validate", "sync-compose", "build-registry", "merge"):
+    assert header.split() == ["N", "step", "median", "s", "x", "floor", "runs", "s", "cpu", "s", "cpu", "x", "floor", "peak", "MB", "target", "result"]
+    for key in ("parse-floor", "validate", "sync-compose", "build-registry", "merge"):
         assert any(line.split()[:2] == ["3", key] for line in out.splitlines()), out
     data = json.loads((tmp_path / bench.REPORT_FILE).read_text())
     assert data["sizes"] == [3] and data["runs"] == 1
     assert [(r["n"], r["step"], r["status"]) for r in data["results"]] == [
-        (3, "validate", "ok"), (3, "sync-compose", "ok"), (3, "build-registry", "ok"), (3, "merge", "ok"),
+        (3, "parse-floor", "ok"), (3, "validate", "ok"), (3, "sync-compose", "ok"), (3, "build-registry", "ok"), (3, "merge", "ok"),
     ]
+    assert data["parse_floor_s"]["3"] > 0  # the floor is measured in the same run ...
+    assert all(r["ratio_to_floor"] > 0 and r["cpu_ratio_to_floor"] > 0 for r in data["results"])  # ... and every step is a ratio to it
     assert all(len(r["runs_s"]) == 1 and r["peak_mb"] > 0 and r["target_met"] is None for r in data["results"])
 
 
