@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any, Callable, Iterator, Mapping, Sequence
 
 import yaml
 
-from release import images
+from release import images, sources
 from release.errors import HarnessError, Problem
 
 if TYPE_CHECKING:
@@ -31,30 +31,9 @@ DEFAULT_DOCKERFILE = "Dockerfile"
 # Reading and writing YAML
 # ---------------------------------------------------------------------------
 
-_STR, _INT, _FLOAT, _BOOL = ("tag:yaml.org,2002:" + t for t in ("str", "int", "float", "bool"))
-_YAML11_ONLY = {_INT, _FLOAT, _BOOL, "tag:yaml.org,2002:timestamp", "tag:yaml.org,2002:value"}
-_CORE_BOOL = re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$")
-# Sexagesimal forms left out on purpose (see the module docstring); a leading 0
-# stays octal because Compose (Go's ParseInt with base 0) reads it so too.
-_CORE_INT = re.compile(r"^(?:[-+]?0b[0-1_]+|[-+]?0o[0-7]+|[-+]?0[0-7_]+|[-+]?(?:0|[1-9][0-9_]*)|[-+]?0x[0-9a-fA-F_]+)$")
-_CORE_FLOAT = re.compile(
-    r"^(?:[-+]?[0-9][0-9_]*\.[0-9_]*(?:[eE][-+]?[0-9]+)?|[-+]?[0-9][0-9_]*[eE][-+]?[0-9]+"
-    r"|[-+]?\.[0-9][0-9_]*(?:[eE][-+]?[0-9]+)?|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN))$"
-)
+_STR, _INT, _FLOAT = ("tag:yaml.org,2002:" + t for t in ("str", "int", "float"))
+_CORE_INT, _CORE_FLOAT = sources.CORE_INT, sources.CORE_FLOAT
 _DIGITS = list("-+0123456789")
-
-
-class ComposeLoader(yaml.SafeLoader):
-    """safe_load with YAML 1.2 core scalars; anchors and `<<` merge keys still expand."""
-
-
-ComposeLoader.yaml_implicit_resolvers = {
-    first: [(tag, regexp) for tag, regexp in resolvers if tag not in _YAML11_ONLY]
-    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
-}
-ComposeLoader.add_implicit_resolver(_BOOL, _CORE_BOOL, list("tTfF"))
-ComposeLoader.add_implicit_resolver(_INT, _CORE_INT, _DIGITS)
-ComposeLoader.add_implicit_resolver(_FLOAT, _CORE_FLOAT, [*_DIGITS, "."])
 
 
 class _Dumper(yaml.SafeDumper):
@@ -89,8 +68,8 @@ _Dumper.add_representer(type(None), _represent_none)
 
 
 def parse_yaml(text: str) -> Any:
-    """Parse compose YAML text (raises yaml.YAMLError)."""
-    return yaml.load(text, Loader=ComposeLoader)  # noqa: S506 - ComposeLoader is a SafeLoader
+    """Parse compose YAML text the way Compose reads it (HarnessError, with line and column, when refused)."""
+    return sources.parse_yaml(text).data
 
 
 def dump_yaml(document: Any) -> str:
@@ -99,28 +78,11 @@ def dump_yaml(document: Any) -> str:
 
 
 def load_compose(path: Path) -> dict[str, Any]:
-    """Parse a compose file and check the shape every later step relies on."""
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise HarnessError("file is missing", file=path, fix="create it (see templates/ for a starting point)") from None
-    except (OSError, UnicodeDecodeError) as error:
-        raise HarnessError(f"cannot read the file: {error}", file=path, fix="make it a readable UTF-8 text file") from None
-    try:
-        document = parse_yaml(text)
-    except yaml.YAMLError as error:
-        mark = getattr(error, "problem_mark", None)
-        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        problem = getattr(error, "problem", None) or str(error).splitlines()[0]
-        raise HarnessError(
-            f"is not valid YAML: {problem}{where}",
-            file=path,
-            field=f"line {mark.line + 1}" if mark else None,
-            fix="correct the YAML there (indentation and unquoted ':' are the usual causes)",
-        ) from None
+    """Parse a compose file (through `sources`: safe, once per process) and check its shape."""
+    document = sources.load_yaml(path).data
     problems = structural_problems(document, path)
     if problems:
-        raise HarnessError(problems=problems)
+        raise HarnessError(problems=sources.locate_all(problems))
     return document
 
 

@@ -163,7 +163,7 @@ def _stage_problems(entry: Mapping[str, Any], stage: str, file: Path | str | Non
     tag = images.stage_tag(entry["version"], stage)
     try:
         used = set(images_in(entry["compose_yml"]))
-    except (yaml.YAMLError, AttributeError, TypeError):
+    except (yaml.YAMLError, HarnessError, AttributeError, TypeError):
         return [Problem("compose_yml is not a compose document with services", file=file, field=f"{base}.compose_yml", fix="rebuild with `make build-registry`")]
     if isinstance(entry.get("image"), str):
         used.add(entry["image"])

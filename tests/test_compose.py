@@ -413,7 +413,8 @@ def test_invalid_yaml_names_the_line(tmp_path):
     with pytest.raises(HarnessError) as caught:
         compose.load_compose(path)
     problem = caught.value.problems[0]
-    assert "not valid YAML" in problem.message and problem.field and problem.field.startswith("line ") and problem.file == path
+    assert "not valid YAML" in problem.message and (problem.line, problem.column) == (4, 4) and problem.file == path
+    assert "docker-compose.yml:4:4: is not valid YAML" in problem.render()
 
 
 # --- App Garden rules, each both ways --------------------------------------------------------------

@@ -120,7 +120,7 @@ def test_check_reports_a_missing_file(sample_repo, run_cli):
 
 
 BAD_COMPOSE = {
-    "invalid-yaml": ("services:\n  backend:\n    image: redis:7\n   ports: [\n", "is not valid YAML", "[line "),
+    "invalid-yaml": ("services:\n  backend:\n    image: redis:7\n   ports: [\n", "is not valid YAML", "docker-compose.yml:4:4:"),
     "not-a-mapping": ("- backend\n- redis\n", "is not a YAML mapping", ": is"),
     "no-services": ("volumes:\n  data:\n", "has no services", "[services]"),
     "neither-image-nor-build": ("services:\n  backend:\n    ports: ['8000']\n", "neither image nor build", "[services.backend]"),
