@@ -586,6 +586,7 @@ class AppGardenFile:
     path: Path
     version: str
     allowed_bind_mounts: tuple[str, ...] = ()
+    allowed_capabilities: tuple[str, ...] = ()
 
     def services(self) -> Iterator[tuple[str, Mapping[str, Any]]]:
         for name, service in services(self.document).items():
@@ -635,25 +636,8 @@ def build_problems(garden: AppGardenFile) -> list[Problem]:
 
 
 def privilege_problems(garden: AppGardenFile) -> list[Problem]:
-    """Settings that hand the host to a container; never exempt."""
-    problems = []
-    for name, service in garden.services():
-        field = f"services.{name}"
-        if service.get("privileged") is True:
-            problems.append(garden.problem("privileged: true", f"{field}.privileged", "remove it from docker-compose.yml; App Garden runs extensions unprivileged"))
-        for key in ("network_mode", "pid"):
-            if service.get(key) == "host":
-                problems.append(garden.problem(f"{key}: host", f"{field}.{key}", f"remove {key} from docker-compose.yml; App Garden extensions use their own namespaces"))
-        for index, entry in enumerate(_list(service.get("volumes"))):
-            source = mount_of(entry).source
-            resolved = resolve_defaults(source) if source else None
-            # normpath keeps a leading `//` (POSIX allows it), so collapse slashes first
-            if resolved and posixpath.normpath(re.sub(r"/+", "/", resolved)) in DOCKER_SOCKETS:
-                problems.append(garden.problem("mounts the Docker socket", f"{field}.volumes[{index}]", "remove the mount; an extension may not control the host's Docker"))
-        for index, capability in enumerate(_list(service.get("cap_add"))):
-            if str(capability).upper().removeprefix("CAP_") in FORBIDDEN_CAPABILITIES:
-                problems.append(garden.problem(f"cap_add {capability}", f"{field}.cap_add[{index}]", "add only the narrow capabilities the service needs"))
-    return problems
+    """Settings that hand the host to a container, in the App Garden file (see host_privilege_problems)."""
+    return host_privilege_problems(garden.document, garden.path, HostAllowances(garden.allowed_bind_mounts, garden.allowed_capabilities))
 
 
 def resource_limit_problems(garden: AppGardenFile) -> list[Problem]:
@@ -734,7 +718,7 @@ APPGARDEN_RULES: tuple[Rule, ...] = (
     Rule("no-host-ports", "ports are container-only", host_port_problems),
     Rule("no-bind-mounts", "no host paths mounted (except validation.allowed_bind_mounts)", bind_mount_problems),
     Rule("no-build", "no build sections", build_problems),
-    Rule("no-host-privileges", "no privileged, host network/pid, Docker socket, or ALL/SYS_ADMIN capabilities", privilege_problems),
+    Rule("no-host-privileges", "no setting that hands the host to a container (see host_privilege_problems)", privilege_problems),
     Rule("resource-limits", "deploy.resources.limits on every service", resource_limit_problems),
     Rule("host-gateway", "services using host.docker.internal map it in extra_hosts", host_gateway_problems),
     Rule("tagged-images", "every image has a tag other than latest", image_tag_problems),
@@ -745,3 +729,171 @@ APPGARDEN_RULES: tuple[Rule, ...] = (
 def appgarden_problems(garden: AppGardenFile) -> list[Problem]:
     """Every App Garden rule at once (the checks run them one by one)."""
     return [problem for rule in APPGARDEN_RULES for problem in rule.check(garden)]
+
+
+# ---------------------------------------------------------------------------
+# Host privileges (pure): what no App Garden service may have, on the source too
+# ---------------------------------------------------------------------------
+
+# The Docker socket and every folder that holds it: mounting any of them hands
+# the host's Docker to the container, so no allowance exempts them.
+DOCKER_SOCKET_HOLDERS = frozenset({"/", "/var", "/var/run", "/run", *DOCKER_SOCKETS})
+HOST_NAMESPACE_KEYS = ("pid", "ipc", "uts", "userns_mode", "cgroup")
+_TRUE_WORDS = frozenset({"1", "t", "true", "y", "yes", "on"})  # Go's ParseBool and YAML 1.1 both
+
+
+@dataclass(frozen=True)
+class HostAllowances:
+    """What the manifest's `validation` block exempts (never the socket, never ALL/SYS_ADMIN)."""
+
+    bind_mounts: tuple[str, ...] = ()
+    capabilities: tuple[str, ...] = ()
+
+
+def allowances(data: Mapping[str, Any]) -> HostAllowances:
+    """The `validation` block of a manifest's data, tolerant of a wrong shape (the schema reports that)."""
+    validation = data.get("validation") if isinstance(data, Mapping) else None
+    validation = validation if isinstance(validation, Mapping) else {}
+
+    def strings(key: str) -> tuple[str, ...]:
+        value = validation.get(key)
+        return tuple(item for item in value if isinstance(item, str)) if isinstance(value, list) else ()
+
+    return HostAllowances(strings("allowed_bind_mounts"), tuple(capability_name(c) for c in strings("allowed_capabilities")))
+
+
+def capability_name(value: Any) -> str:
+    """`cap_sys_admin`, `CAP_SYS_ADMIN`, `sys_admin` -> `SYS_ADMIN` (as the engine reads them)."""
+    return str(value).strip().upper().removeprefix("CAP_")
+
+
+def _text(value: Any) -> str | None:
+    """A setting as Compose sees it after interpolation; None when a variable has no default."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if value is None:
+        return ""
+    return resolve_defaults(str(value))
+
+
+def _truthy(value: Any) -> bool:
+    text = _text(value)
+    return text is None or text.strip().lower() in _TRUE_WORDS  # a variable without a default may be true
+
+
+def _socket_path(source: str | None) -> str | None:
+    if not source:
+        return None
+    resolved = resolve_defaults(source)
+    if resolved is None:
+        return None
+    # normpath keeps a leading `//` (POSIX allows it), so collapse slashes first
+    normal = posixpath.normpath(re.sub(r"/+", "/", resolved))
+    return normal if normal in DOCKER_SOCKET_HOLDERS else None
+
+
+def _entries(value: Any) -> list[tuple[str, Any]]:
+    """(field suffix, item) of a list (`[i]`) or a mapping (`.key`) setting."""
+    if isinstance(value, list):
+        return [(f"[{index}]", item) for index, item in enumerate(value)]
+    if isinstance(value, Mapping):
+        return [(f".{key}", item) for key, item in value.items()]
+    if value in (None, "", ()):
+        return []
+    return [("", value)]
+
+
+_UNCONFINED = {"apparmor": ("unconfined",), "seccomp": ("unconfined",), "systempaths": ("unconfined",), "label": ("disable", "type:spc_t", "type:unconfined_t")}
+
+
+def unconfined_security_opt(entry: Any) -> bool:
+    """`apparmor:unconfined`, `seccomp=unconfined`, `label:disable`, `systempaths=unconfined`, ..."""
+    text = _text(entry)
+    if text is None:
+        return True
+    match = re.match(r"\s*([^:=]*)[:=]?(.*)", text, re.DOTALL)
+    key, value = (match.group(1), match.group(2)) if match else (text, "")
+    value = value.strip().lower().replace("=", ":")
+    return value in _UNCONFINED.get(key.strip().lower(), ())
+
+
+def host_privilege_problems(document: Any, path: Path | str | None, allowed: HostAllowances = HostAllowances()) -> list[Problem]:
+    """Every setting that gives a service host privileges, read as Compose reads it.
+
+    Runs on the source docker-compose.yml (where a person fixes it) and on the App
+    Garden file. Values are normalised as Compose does: `privileged: "true"` is true,
+    `${PID:-host}` is host, a variable without a default could be anything and is refused.
+    """
+    if not isinstance(document, Mapping):
+        return []
+    problems: list[Problem] = []
+
+    def add(message: str, field: str, fix: str) -> None:
+        problems.append(Problem(message, file=path, field=field, fix=fix))
+
+    for name, service in services(document).items():
+        if not isinstance(service, Mapping):
+            continue
+        base = f"services.{name}"
+        for key, where in (("privileged", service), ("privileged", service.get("build"))):
+            if isinstance(where, Mapping) and key in where and _truthy(where[key]):
+                field = f"{base}.privileged" if where is service else f"{base}.build.privileged"
+                add(f"service {name} sets privileged: {where[key]!r}", field, f"remove {field.split('.', 2)[2]} from docker-compose.yml; App Garden runs extensions unprivileged")
+        for suffix, capability in _entries(service.get("cap_add")):
+            cap = capability_name(capability)
+            if cap in FORBIDDEN_CAPABILITIES:
+                add(f"service {name} adds capability {capability}, which no allowance can grant", f"{base}.cap_add{suffix}", "add only the narrow capabilities the service needs")
+            elif cap not in allowed.capabilities:
+                add(f"service {name} adds capability {capability}", f"{base}.cap_add{suffix}", f'remove it, or name it in kamiwaza.json: "validation": {{"allowed_capabilities": ["{cap}"]}}')
+        for key, what in (("devices", "host device"), ("device_cgroup_rules", "device cgroup rule")):
+            for suffix, entry in _entries(service.get(key)):
+                add(f"service {name} gets {what} {entry!r}", f"{base}.{key}{suffix}", f"remove {key}: App Garden services get no host devices")
+        for key in HOST_NAMESPACE_KEYS:
+            if key in service and (_text(service[key]) is None or (_text(service[key]) or "").strip().lower() == "host"):
+                add(f"service {name} sets {key}: {service[key]!r} (the host's namespace)", f"{base}.{key}", f"remove {key} from docker-compose.yml; App Garden extensions use their own namespaces")
+        if "network_mode" in service:
+            mode = _text(service["network_mode"])
+            if mode is None or mode.strip().lower() == "host" or mode.strip().lower().startswith("container:"):
+                add(f"service {name} sets network_mode: {service['network_mode']!r}", f"{base}.network_mode", "remove network_mode; App Garden services join the extension's own network (use `networks:`)")
+        for suffix, entry in _entries(service.get("security_opt")):
+            if unconfined_security_opt(entry):
+                add(f"service {name} unconfines the container with security_opt {entry!r}", f"{base}.security_opt{suffix}", "remove it: App Garden keeps the default AppArmor, seccomp and SELinux profiles")
+        for suffix, _ in _entries(service.get("sysctls")):
+            add(f"service {name} sets kernel parameters (sysctls{suffix})", f"{base}.sysctls{suffix}", "remove sysctls: App Garden does not change kernel settings for an extension")
+        for suffix, entry in _entries(service.get("volumes_from")):
+            add(f"service {name} mounts the volumes of {entry!r} (volumes_from)", f"{base}.volumes_from{suffix}", "share data through a named volume under top-level `volumes:` instead")
+        if "env_file" in service:
+            add(f"service {name} reads env_file {service['env_file']!r}, which App Garden does not have", f"{base}.env_file", "move the variables to `environment:` or to env_defaults in kamiwaza.json")
+        for index, entry in enumerate(_list(service.get("volumes"))):
+            socket = _socket_path(mount_of(entry).source)
+            if socket is not None:
+                what = "the Docker socket" if socket in DOCKER_SOCKETS else f"{socket}, which holds the Docker socket"
+                add(f"service {name} mounts {what}", f"{base}.volumes[{index}]", "remove the mount; an extension may not control the host's Docker (no allowance exempts it)")
+    for name, volume in _mapping(document.get("volumes")).items():
+        if isinstance(volume, Mapping):
+            socket = _socket_path(_driver_opts_point_at_host(volume))
+            if socket is not None:
+                add(f"volume {name} binds {socket}, which holds the Docker socket", f"volumes.{name}.driver_opts", "remove the driver_opts; an extension may not control the host's Docker")
+    base_dir = Path(path).parent if path is not None else None
+    for section in ("secrets", "configs"):
+        for name, item in _mapping(document.get(section)).items():
+            file = item.get("file") if isinstance(item, Mapping) else None
+            if file is not None and not _inside_extension(file):
+                add(f"{section[:-1]} {name} reads {file!r}, outside the extension folder", f"{section}.{name}.file", f"keep the file inside the extension folder{f' ({base_dir.name})' if base_dir else ''}, or use `environment:`")
+    return problems
+
+
+def _mapping(value: Any) -> Mapping[str, Any]:
+    return value if isinstance(value, Mapping) else {}
+
+
+def _inside_extension(file: Any) -> bool:
+    resolved = resolve_defaults(str(file))
+    if resolved is None or resolved.startswith(("/", "~")) or _WINDOWS_PATH.match(resolved):
+        return False
+    return not posixpath.normpath(resolved).startswith("..")
+
+
+def source_privilege_problems(document: Any, path: Path | str, data: Mapping[str, Any]) -> list[Problem]:
+    """host_privilege_problems on a source docker-compose.yml with its manifest's allowances."""
+    return host_privilege_problems(document, path, allowances(data))

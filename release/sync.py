@@ -8,12 +8,13 @@ unified diff. One extension's bad input never stops the others.
 from __future__ import annotations
 
 import difflib
+import os
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
 from typing import Iterable
 
-from release import compose, fileio, manifest
+from release import compose, fileio, manifest, sources
 from release.errors import HarnessError, Problem, render_problems
 from release.extensions import APPGARDEN_COMPOSE, COMPOSE, MANIFEST, Extension
 
@@ -76,7 +77,10 @@ def sync_one(extension: Extension, *, check: bool) -> SyncResult:
         expected = render_appgarden(extension)
     except HarnessError as error:
         return SyncResult(extension, Status.ERROR, problems=error.problems)
-    current = _read(extension.appgarden_path)
+    try:
+        current = _read(extension.appgarden_path)
+    except HarnessError as error:
+        return SyncResult(extension, Status.ERROR, problems=error.problems)
     if current == expected:
         return SyncResult(extension, Status.UNCHANGED)
     if check:
@@ -121,16 +125,22 @@ def load_appgarden(extension: Extension) -> compose.AppGardenFile | None:
         return None
     document = compose.load_compose(extension.appgarden_path)
     parsed = manifest.load(extension.manifest_path)
-    return compose.AppGardenFile(document, extension.appgarden_path, parsed.version, parsed.allowed_bind_mounts)
+    allowed = compose.allowances(parsed.data)
+    return compose.AppGardenFile(document, extension.appgarden_path, parsed.version, allowed.bind_mounts, allowed.capabilities)
 
 
 def _read(path: Path) -> str | None:
-    try:
-        return path.read_text(encoding="utf-8")
-    except FileNotFoundError:
+    """The committed App Garden text, through `sources`: a FIFO, a device or a symlink out of
+    the extension is refused (HarnessError), never opened; text that is not UTF-8 counts as
+    missing (it gets rewritten, or reported stale)."""
+    if not os.path.lexists(path):
         return None
-    except (OSError, UnicodeDecodeError):
-        return None  # treated as missing: it gets rewritten (or reported stale)
+    try:
+        return sources.read_text(path)
+    except HarnessError as error:
+        if any(problem.message.startswith("is not UTF-8") for problem in error.problems):
+            return None
+        raise
 
 
 def _display(path: Path) -> str:

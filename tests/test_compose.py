@@ -439,7 +439,7 @@ RULE_CASES = {
         "services.api.volumes[0]",
         False,
     ),
-    "no-host-privileges-cap-all": ("services:\n  api:\n    image: redis:7\n    cap_add: [NET_ADMIN, ALL]\n", "services.api.cap_add[1]", False),
+    "no-host-privileges-cap-all": ("services:\n  api:\n    image: redis:7\n    cap_add: [ALL]\n", "services.api.cap_add[0]", False),
     "no-host-privileges-cap-sys-admin": ("services:\n  api:\n    image: redis:7\n    cap_add: [cap_sys_admin]\n", "services.api.cap_add[0]", False),
     "resource-limits": ("services:\n  api:\n    image: redis:7\n    deploy: {replicas: 1}\n", "services.api.deploy.resources.limits", True),
     "host-gateway": (
