@@ -124,6 +124,12 @@ class Inputs:
     def manifest_data(self) -> Mapping[str, Any]:
         return self._once("manifest", lambda: _manifest_data(self.extension))
 
+    def manifest_if_valid(self) -> Mapping[str, Any] | None:
+        try:
+            return self.manifest_data()
+        except HarnessError:
+            return None
+
     def manifest_or_skip(self) -> Mapping[str, Any]:
         try:
             return self.manifest_data()
