@@ -91,5 +91,5 @@ def report(error: HarnessError, stream: TextIO | None = None) -> int:
 def _relative(path: Path | str) -> Path | str:
     try:
         return Path(path).resolve().relative_to(Path.cwd().resolve())
-    except (ValueError, OSError):
+    except (ValueError, OSError, RuntimeError):  # RuntimeError: a symlink loop (Python < 3.13)
         return path
