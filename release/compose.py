@@ -86,6 +86,9 @@ def load_compose(path: Path) -> dict[str, Any]:
     return document
 
 
+TOP_LEVEL_MAPPINGS = ("volumes", "networks", "secrets", "configs")  # Compose: "volumes must be a mapping"
+
+
 def structural_problems(document: Any, path: Path) -> list[Problem]:
     """What makes a document unusable as a compose file for this harness."""
     if not isinstance(document, Mapping):
@@ -93,7 +96,11 @@ def structural_problems(document: Any, path: Path) -> list[Problem]:
     services = document.get("services")
     if not isinstance(services, Mapping) or not services:
         return [Problem("has no services", file=path, field="services", fix="add a `services:` mapping with at least one service")]
-    problems: list[Problem] = []
+    problems: list[Problem] = [
+        Problem(f"top-level {key} is not a mapping", file=path, field=key, fix=f"write {key} as a mapping of names, e.g. `{key}:\n  data: {{}}`")
+        for key in TOP_LEVEL_MAPPINGS
+        if document.get(key) is not None and not isinstance(document.get(key), Mapping)
+    ]
     for name, service in services.items():
         field = f"services.{name}"
         if not isinstance(service, Mapping):

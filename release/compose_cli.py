@@ -27,6 +27,8 @@ SHORT_RUN_GO_ENV = {"GOGC": "off", "GOMEMLIMIT": "256MiB"}
 def command() -> tuple[str, ...] | None:
     """How to run Compose v2 here, or None when it is not installed."""
     override = os.environ.get(OVERRIDE_VARIABLE)
+    if override and override.strip().lower() == "none":
+        return None  # KAMIWAZA_COMPOSE=none: check without Compose's own model (fuzzing, no binary)
     if override:
         return tuple(override.split())
     spec = importlib.util.find_spec("compose")
