@@ -10,4 +10,4 @@ from checks.support import show_family
 
 
 def test_appgarden(request, extension, engine_repo):
-    show_family(request, engine_repo.results(extension), "appgarden", engine_repo.root)
+    show_family(request, engine_repo.results(extension, "appgarden"), "appgarden", engine_repo.root)

@@ -9,4 +9,4 @@ from checks.support import show_family
 
 
 def test_compose(request, extension, engine_repo):
-    show_family(request, engine_repo.results(extension), "compose", engine_repo.root)
+    show_family(request, engine_repo.results(extension, "compose"), "compose", engine_repo.root)

@@ -12,7 +12,7 @@ from release import manifest
 
 
 def test_manifest(request, extension, engine_repo):
-    results = engine_repo.results(extension)
+    results = engine_repo.results(extension, "manifest")
     data = engine_repo.inputs(extension).manifest_if_valid()
     if data is not None:
         for key in manifest.unknown_keys(data):

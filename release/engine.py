@@ -360,7 +360,7 @@ class Repo:
         self.extensions = discovery.discover(self.root)
         self.preview_prefixes = rules.preview_prefixes(self.env)
         self._inputs: dict[Extension, Inputs] = {}
-        self._results: dict[Extension, ExtensionResults] = {}
+        self._results: dict[tuple[Extension, str], ExtensionResults] = {}
         self._model: dict[str, Future | list[Problem]] = {}
         self._pool: ThreadPoolExecutor | None = None
 
@@ -429,11 +429,20 @@ class Repo:
             self._pool.shutdown(wait=True, cancel_futures=True)
             self._pool = None
 
-    def results(self, extension: Extension) -> ExtensionResults:
-        """Every rule's result for one extension (computed once)."""
-        if extension not in self._results:
-            self._results[extension] = evaluate(self.inputs(extension), self.rules)
-        return self._results[extension]
+    def results(self, extension: Extension, family: str | None = None) -> ExtensionResults:
+        """Every rule's result for one extension, or for one family of it (each computed once).
+
+        Families are independent (a skip depends on whether a file loads, not on another
+        family's results), so a pytest-xdist worker computes only the family its test shows.
+        """
+        families = [family] if family is not None else list(dict.fromkeys(rule.family for rule in self.rules))
+        results: list[RuleResult] = []
+        for name in families:
+            key = (extension, name)
+            if key not in self._results:
+                self._results[key] = evaluate(self.inputs(extension), [rule for rule in self.rules if rule.family == name])
+            results += self._results[key].results
+        return ExtensionResults(extension, tuple(results))
 
     def run(self, extensions: Iterable[Extension] | None = None) -> list[ExtensionResults]:
         chosen = list(self.extensions if extensions is None else extensions)
