@@ -23,6 +23,8 @@ family is one line in FAMILIES plus its rules.
 
 from __future__ import annotations
 
+import importlib
+import importlib.util
 import os
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -316,10 +318,11 @@ def _platform_rules() -> tuple[Rule, ...]:
     # TODO(platform): release/platform.py (another branch) defines PLATFORM_RULES as
     # (rule id, summary, fn(extension, compose document) -> list[Problem]); once it is
     # merged they run here as the `platform` family, with no other change.
-    try:
-        from release import platform  # type: ignore[attr-defined]
-    except ImportError:
+    # Only this package's own platform.py: an editable install elsewhere may answer the import.
+    spec = importlib.util.find_spec("release.platform")
+    if spec is None or spec.origin is None or Path(spec.origin).parent != Path(__file__).parent:
         return ()
+    platform = importlib.import_module("release.platform")
     return tuple(
         Rule("platform", rule_id, summary, lambda inputs, fn=fn: fn(inputs.extension, inputs.compose_or_skip()))
         for rule_id, summary, fn in getattr(platform, "PLATFORM_RULES", ())
