@@ -31,7 +31,7 @@ import re
 import stat
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Callable, Iterable, Mapping
+from typing import Any, Callable, Iterable
 
 import yaml
 
@@ -782,6 +782,3 @@ def limit_for(path: Path) -> int:
     """Person-written files get the strict limit; files the harness wrote (registry.json) a wide one."""
     return file_limit() if Path(path).name in ("kamiwaza.json", "docker-compose.yml", "docker-compose.appgarden.yml") else data_limit()
 
-
-def as_mapping(value: Any) -> Mapping[str, Any] | None:
-    return value if isinstance(value, Mapping) else None
