@@ -1,56 +1,52 @@
-"""How a check reports: every problem, rendered for a person, without a traceback."""
+"""How a check shows one family of the engine's results: every failing rule named, no traceback."""
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Callable, Iterable, TypeVar
+from typing import Any
 
 import pytest
 
-from release.errors import HarnessError, Problem, render_problems
-from release.extensions import Extension
+from release.engine import FAILED, SKIPPED, ExtensionResults, RuleResult
+from release.errors import Problem
 
-T = TypeVar("T")
-_LOADED: dict[tuple, tuple[object, HarnessError | None]] = {}
-
-
-def expect_no_problems(problems: Iterable[Problem]) -> None:
-    found = list(problems)
-    if found:
-        pytest.fail(render_problems(found), pytrace=False)
+RULES_PROPERTY = "kamiwaza_rules"  # user property carrying the rule results to validate.json (works under xdist)
 
 
-def manifest_or_fail(repo, extension):
-    """The parsed manifest; an unreadable one fails the check with its error."""
-    try:
-        return repo.data(extension)
-    except HarnessError as error:
-        pytest.fail(error.render(), pytrace=False)
-
-
-def _state(path: Path) -> tuple[int, int] | None:
-    try:
-        stat = path.stat()
-    except OSError:
-        return None
-    return stat.st_mtime_ns, stat.st_size
-
-
-def loaded(load: Callable[[Extension], T], extension: Extension, *paths: Path) -> T:
-    """`load(extension)` once per worker while `paths` are unchanged (mtime and size).
-
-    Many checks read the same file (nine App Garden rules, one file); parsing it
-    and validating its manifest once instead of per check is most of `make
-    validate`'s time. The result is shared: rules only read it. A HarnessError
-    is remembered too and raised again for every check that asks.
-    """
-    key = (load, extension, tuple(_state(path) for path in paths))
-    if key not in _LOADED:
+def problem_record(problem: Problem, root: Path | None = None) -> dict[str, Any]:
+    file = problem.file
+    if file is not None and root is not None:
         try:
-            _LOADED[key] = (load(extension), None)
-        except HarnessError as error:
-            _LOADED[key] = (None, error)
-    value, error = _LOADED[key]
-    if error is not None:
-        raise error
-    return value  # type: ignore[return-value]
+            file = Path(file).resolve().relative_to(root.resolve())
+        except (ValueError, OSError):
+            pass
+    return {
+        "message": problem.message,
+        "file": None if file is None else str(file),
+        "field": problem.field,
+        "line": problem.line,
+        "column": problem.column,
+        "fix": problem.fix,
+    }
+
+
+def rule_record(result: RuleResult, root: Path | None = None) -> dict[str, Any]:
+    return {
+        "family": result.family,
+        "rule": result.rule_id,
+        "status": result.status,
+        "skipped_because": result.skipped_because,
+        "problems": [problem_record(p, root) for p in result.problems],
+    }
+
+
+def show_family(request: pytest.FixtureRequest, results: ExtensionResults, family: str, root: Path | None = None) -> None:
+    """Pass, fail (naming every failing rule and its problems) or skip (with the pointer) one family."""
+    rows = results.family(family)
+    request.node.user_properties.append((RULES_PROPERTY, [rule_record(r, root) for r in rows]))
+    failed = [r for r in rows if r.status == FAILED]
+    if failed:
+        header = f"{family}: {len(failed)} of {len(rows)} rules failed: {', '.join(r.rule_id for r in failed)}"
+        pytest.fail("\n".join([header, *(r.render() for r in failed)]), pytrace=False)
+    if rows and all(r.status == SKIPPED for r in rows):
+        pytest.skip(rows[0].skipped_because or "nothing to check")

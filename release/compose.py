@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any, Callable, Iterator, Mapping, Sequence
 
 import yaml
 
-from release import images
+from release import images, sources
 from release.errors import HarnessError, Problem
 
 if TYPE_CHECKING:
@@ -31,30 +31,9 @@ DEFAULT_DOCKERFILE = "Dockerfile"
 # Reading and writing YAML
 # ---------------------------------------------------------------------------
 
-_STR, _INT, _FLOAT, _BOOL = ("tag:yaml.org,2002:" + t for t in ("str", "int", "float", "bool"))
-_YAML11_ONLY = {_INT, _FLOAT, _BOOL, "tag:yaml.org,2002:timestamp", "tag:yaml.org,2002:value"}
-_CORE_BOOL = re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$")
-# Sexagesimal forms left out on purpose (see the module docstring); a leading 0
-# stays octal because Compose (Go's ParseInt with base 0) reads it so too.
-_CORE_INT = re.compile(r"^(?:[-+]?0b[0-1_]+|[-+]?0o[0-7]+|[-+]?0[0-7_]+|[-+]?(?:0|[1-9][0-9_]*)|[-+]?0x[0-9a-fA-F_]+)$")
-_CORE_FLOAT = re.compile(
-    r"^(?:[-+]?[0-9][0-9_]*\.[0-9_]*(?:[eE][-+]?[0-9]+)?|[-+]?[0-9][0-9_]*[eE][-+]?[0-9]+"
-    r"|[-+]?\.[0-9][0-9_]*(?:[eE][-+]?[0-9]+)?|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN))$"
-)
+_STR, _INT, _FLOAT = ("tag:yaml.org,2002:" + t for t in ("str", "int", "float"))
+_CORE_INT, _CORE_FLOAT = sources.CORE_INT, sources.CORE_FLOAT
 _DIGITS = list("-+0123456789")
-
-
-class ComposeLoader(yaml.SafeLoader):
-    """safe_load with YAML 1.2 core scalars; anchors and `<<` merge keys still expand."""
-
-
-ComposeLoader.yaml_implicit_resolvers = {
-    first: [(tag, regexp) for tag, regexp in resolvers if tag not in _YAML11_ONLY]
-    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
-}
-ComposeLoader.add_implicit_resolver(_BOOL, _CORE_BOOL, list("tTfF"))
-ComposeLoader.add_implicit_resolver(_INT, _CORE_INT, _DIGITS)
-ComposeLoader.add_implicit_resolver(_FLOAT, _CORE_FLOAT, [*_DIGITS, "."])
 
 
 class _Dumper(yaml.SafeDumper):
@@ -89,8 +68,8 @@ _Dumper.add_representer(type(None), _represent_none)
 
 
 def parse_yaml(text: str) -> Any:
-    """Parse compose YAML text (raises yaml.YAMLError)."""
-    return yaml.load(text, Loader=ComposeLoader)  # noqa: S506 - ComposeLoader is a SafeLoader
+    """Parse compose YAML text the way Compose reads it (HarnessError, with line and column, when refused)."""
+    return sources.parse_yaml(text).data
 
 
 def dump_yaml(document: Any) -> str:
@@ -99,29 +78,15 @@ def dump_yaml(document: Any) -> str:
 
 
 def load_compose(path: Path) -> dict[str, Any]:
-    """Parse a compose file and check the shape every later step relies on."""
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise HarnessError("file is missing", file=path, fix="create it (see templates/ for a starting point)") from None
-    except (OSError, UnicodeDecodeError) as error:
-        raise HarnessError(f"cannot read the file: {error}", file=path, fix="make it a readable UTF-8 text file") from None
-    try:
-        document = parse_yaml(text)
-    except yaml.YAMLError as error:
-        mark = getattr(error, "problem_mark", None)
-        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        problem = getattr(error, "problem", None) or str(error).splitlines()[0]
-        raise HarnessError(
-            f"is not valid YAML: {problem}{where}",
-            file=path,
-            field=f"line {mark.line + 1}" if mark else None,
-            fix="correct the YAML there (indentation and unquoted ':' are the usual causes)",
-        ) from None
+    """Parse a compose file (through `sources`: safe, once per process) and check its shape."""
+    document = sources.load_yaml(path).data
     problems = structural_problems(document, path)
     if problems:
-        raise HarnessError(problems=problems)
+        raise HarnessError(problems=sources.locate_all(problems))
     return document
+
+
+TOP_LEVEL_MAPPINGS = ("volumes", "networks", "secrets", "configs")  # Compose: "volumes must be a mapping"
 
 
 def structural_problems(document: Any, path: Path) -> list[Problem]:
@@ -131,7 +96,11 @@ def structural_problems(document: Any, path: Path) -> list[Problem]:
     services = document.get("services")
     if not isinstance(services, Mapping) or not services:
         return [Problem("has no services", file=path, field="services", fix="add a `services:` mapping with at least one service")]
-    problems: list[Problem] = []
+    problems: list[Problem] = [
+        Problem(f"top-level {key} is not a mapping", file=path, field=key, fix=f"write {key} as a mapping of names, e.g. `{key}:\n  data: {{}}`")
+        for key in TOP_LEVEL_MAPPINGS
+        if document.get(key) is not None and not isinstance(document.get(key), Mapping)
+    ]
     for name, service in services.items():
         field = f"services.{name}"
         if not isinstance(service, Mapping):
@@ -623,6 +592,7 @@ class AppGardenFile:
     path: Path
     version: str
     allowed_bind_mounts: tuple[str, ...] = ()
+    allowed_capabilities: tuple[str, ...] = ()
 
     def services(self) -> Iterator[tuple[str, Mapping[str, Any]]]:
         for name, service in services(self.document).items():
@@ -672,25 +642,8 @@ def build_problems(garden: AppGardenFile) -> list[Problem]:
 
 
 def privilege_problems(garden: AppGardenFile) -> list[Problem]:
-    """Settings that hand the host to a container; never exempt."""
-    problems = []
-    for name, service in garden.services():
-        field = f"services.{name}"
-        if service.get("privileged") is True:
-            problems.append(garden.problem("privileged: true", f"{field}.privileged", "remove it from docker-compose.yml; App Garden runs extensions unprivileged"))
-        for key in ("network_mode", "pid"):
-            if service.get(key) == "host":
-                problems.append(garden.problem(f"{key}: host", f"{field}.{key}", f"remove {key} from docker-compose.yml; App Garden extensions use their own namespaces"))
-        for index, entry in enumerate(_list(service.get("volumes"))):
-            source = mount_of(entry).source
-            resolved = resolve_defaults(source) if source else None
-            # normpath keeps a leading `//` (POSIX allows it), so collapse slashes first
-            if resolved and posixpath.normpath(re.sub(r"/+", "/", resolved)) in DOCKER_SOCKETS:
-                problems.append(garden.problem("mounts the Docker socket", f"{field}.volumes[{index}]", "remove the mount; an extension may not control the host's Docker"))
-        for index, capability in enumerate(_list(service.get("cap_add"))):
-            if str(capability).upper().removeprefix("CAP_") in FORBIDDEN_CAPABILITIES:
-                problems.append(garden.problem(f"cap_add {capability}", f"{field}.cap_add[{index}]", "add only the narrow capabilities the service needs"))
-    return problems
+    """Settings that hand the host to a container, in the App Garden file (see host_privilege_problems)."""
+    return host_privilege_problems(garden.document, garden.path, HostAllowances(garden.allowed_bind_mounts, garden.allowed_capabilities))
 
 
 def resource_limit_problems(garden: AppGardenFile) -> list[Problem]:
@@ -771,7 +724,7 @@ APPGARDEN_RULES: tuple[Rule, ...] = (
     Rule("no-host-ports", "ports are container-only", host_port_problems),
     Rule("no-bind-mounts", "no host paths mounted (except validation.allowed_bind_mounts)", bind_mount_problems),
     Rule("no-build", "no build sections", build_problems),
-    Rule("no-host-privileges", "no privileged, host network/pid, Docker socket, or ALL/SYS_ADMIN capabilities", privilege_problems),
+    Rule("no-host-privileges", "no setting that hands the host to a container (see host_privilege_problems)", privilege_problems),
     Rule("resource-limits", "deploy.resources.limits on every service", resource_limit_problems),
     Rule("host-gateway", "services using host.docker.internal map it in extra_hosts", host_gateway_problems),
     Rule("tagged-images", "every image has a tag other than latest", image_tag_problems),
@@ -782,3 +735,171 @@ APPGARDEN_RULES: tuple[Rule, ...] = (
 def appgarden_problems(garden: AppGardenFile) -> list[Problem]:
     """Every App Garden rule at once (the checks run them one by one)."""
     return [problem for rule in APPGARDEN_RULES for problem in rule.check(garden)]
+
+
+# ---------------------------------------------------------------------------
+# Host privileges (pure): what no App Garden service may have, on the source too
+# ---------------------------------------------------------------------------
+
+# The Docker socket and every folder that holds it: mounting any of them hands
+# the host's Docker to the container, so no allowance exempts them.
+DOCKER_SOCKET_HOLDERS = frozenset({"/", "/var", "/var/run", "/run", *DOCKER_SOCKETS})
+HOST_NAMESPACE_KEYS = ("pid", "ipc", "uts", "userns_mode", "cgroup")
+_TRUE_WORDS = frozenset({"1", "t", "true", "y", "yes", "on"})  # Go's ParseBool and YAML 1.1 both
+
+
+@dataclass(frozen=True)
+class HostAllowances:
+    """What the manifest's `validation` block exempts (never the socket, never ALL/SYS_ADMIN)."""
+
+    bind_mounts: tuple[str, ...] = ()
+    capabilities: tuple[str, ...] = ()
+
+
+def allowances(data: Mapping[str, Any]) -> HostAllowances:
+    """The `validation` block of a manifest's data, tolerant of a wrong shape (the schema reports that)."""
+    validation = data.get("validation") if isinstance(data, Mapping) else None
+    validation = validation if isinstance(validation, Mapping) else {}
+
+    def strings(key: str) -> tuple[str, ...]:
+        value = validation.get(key)
+        return tuple(item for item in value if isinstance(item, str)) if isinstance(value, list) else ()
+
+    return HostAllowances(strings("allowed_bind_mounts"), tuple(capability_name(c) for c in strings("allowed_capabilities")))
+
+
+def capability_name(value: Any) -> str:
+    """`cap_sys_admin`, `CAP_SYS_ADMIN`, `sys_admin` -> `SYS_ADMIN` (as the engine reads them)."""
+    return str(value).strip().upper().removeprefix("CAP_")
+
+
+def _text(value: Any) -> str | None:
+    """A setting as Compose sees it after interpolation; None when a variable has no default."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if value is None:
+        return ""
+    return resolve_defaults(str(value))
+
+
+def _truthy(value: Any) -> bool:
+    text = _text(value)
+    return text is None or text.strip().lower() in _TRUE_WORDS  # a variable without a default may be true
+
+
+def _socket_path(source: str | None) -> str | None:
+    if not source:
+        return None
+    resolved = resolve_defaults(source)
+    if resolved is None:
+        return None
+    # normpath keeps a leading `//` (POSIX allows it), so collapse slashes first
+    normal = posixpath.normpath(re.sub(r"/+", "/", resolved))
+    return normal if normal in DOCKER_SOCKET_HOLDERS else None
+
+
+def _entries(value: Any) -> list[tuple[str, Any]]:
+    """(field suffix, item) of a list (`[i]`) or a mapping (`.key`) setting."""
+    if isinstance(value, list):
+        return [(f"[{index}]", item) for index, item in enumerate(value)]
+    if isinstance(value, Mapping):
+        return [(f".{key}", item) for key, item in value.items()]
+    if value in (None, "", ()):
+        return []
+    return [("", value)]
+
+
+_UNCONFINED = {"apparmor": ("unconfined",), "seccomp": ("unconfined",), "systempaths": ("unconfined",), "label": ("disable", "type:spc_t", "type:unconfined_t")}
+
+
+def unconfined_security_opt(entry: Any) -> bool:
+    """`apparmor:unconfined`, `seccomp=unconfined`, `label:disable`, `systempaths=unconfined`, ..."""
+    text = _text(entry)
+    if text is None:
+        return True
+    match = re.match(r"\s*([^:=]*)[:=]?(.*)", text, re.DOTALL)
+    key, value = (match.group(1), match.group(2)) if match else (text, "")
+    value = value.strip().lower().replace("=", ":")
+    return value in _UNCONFINED.get(key.strip().lower(), ())
+
+
+def host_privilege_problems(document: Any, path: Path | str | None, allowed: HostAllowances = HostAllowances()) -> list[Problem]:
+    """Every setting that gives a service host privileges, read as Compose reads it.
+
+    Runs on the source docker-compose.yml (where a person fixes it) and on the App
+    Garden file. Values are normalised as Compose does: `privileged: "true"` is true,
+    `${PID:-host}` is host, a variable without a default could be anything and is refused.
+    """
+    if not isinstance(document, Mapping):
+        return []
+    problems: list[Problem] = []
+
+    def add(message: str, field: str, fix: str) -> None:
+        problems.append(Problem(message, file=path, field=field, fix=fix))
+
+    for name, service in services(document).items():
+        if not isinstance(service, Mapping):
+            continue
+        base = f"services.{name}"
+        for key, where in (("privileged", service), ("privileged", service.get("build"))):
+            if isinstance(where, Mapping) and key in where and _truthy(where[key]):
+                field = f"{base}.privileged" if where is service else f"{base}.build.privileged"
+                add(f"service {name} sets privileged: {where[key]!r}", field, f"remove {field.split('.', 2)[2]} from docker-compose.yml; App Garden runs extensions unprivileged")
+        for suffix, capability in _entries(service.get("cap_add")):
+            cap = capability_name(capability)
+            if cap in FORBIDDEN_CAPABILITIES:
+                add(f"service {name} adds capability {capability}, which no allowance can grant", f"{base}.cap_add{suffix}", "add only the narrow capabilities the service needs")
+            elif cap not in allowed.capabilities:
+                add(f"service {name} adds capability {capability}", f"{base}.cap_add{suffix}", f'remove it, or name it in kamiwaza.json: "validation": {{"allowed_capabilities": ["{cap}"]}}')
+        for key, what in (("devices", "host device"), ("device_cgroup_rules", "device cgroup rule")):
+            for suffix, entry in _entries(service.get(key)):
+                add(f"service {name} gets {what} {entry!r}", f"{base}.{key}{suffix}", f"remove {key}: App Garden services get no host devices")
+        for key in HOST_NAMESPACE_KEYS:
+            if key in service and (_text(service[key]) is None or (_text(service[key]) or "").strip().lower() == "host"):
+                add(f"service {name} sets {key}: {service[key]!r} (the host's namespace)", f"{base}.{key}", f"remove {key} from docker-compose.yml; App Garden extensions use their own namespaces")
+        if "network_mode" in service:
+            mode = _text(service["network_mode"])
+            if mode is None or mode.strip().lower() == "host" or mode.strip().lower().startswith("container:"):
+                add(f"service {name} sets network_mode: {service['network_mode']!r}", f"{base}.network_mode", "remove network_mode; App Garden services join the extension's own network (use `networks:`)")
+        for suffix, entry in _entries(service.get("security_opt")):
+            if unconfined_security_opt(entry):
+                add(f"service {name} unconfines the container with security_opt {entry!r}", f"{base}.security_opt{suffix}", "remove it: App Garden keeps the default AppArmor, seccomp and SELinux profiles")
+        for suffix, _ in _entries(service.get("sysctls")):
+            add(f"service {name} sets kernel parameters (sysctls{suffix})", f"{base}.sysctls{suffix}", "remove sysctls: App Garden does not change kernel settings for an extension")
+        for suffix, entry in _entries(service.get("volumes_from")):
+            add(f"service {name} mounts the volumes of {entry!r} (volumes_from)", f"{base}.volumes_from{suffix}", "share data through a named volume under top-level `volumes:` instead")
+        if "env_file" in service:
+            add(f"service {name} reads env_file {service['env_file']!r}, which App Garden does not have", f"{base}.env_file", "move the variables to `environment:` or to env_defaults in kamiwaza.json")
+        for index, entry in enumerate(_list(service.get("volumes"))):
+            socket = _socket_path(mount_of(entry).source)
+            if socket is not None:
+                what = "the Docker socket" if socket in DOCKER_SOCKETS else f"{socket}, which holds the Docker socket"
+                add(f"service {name} mounts {what}", f"{base}.volumes[{index}]", "remove the mount; an extension may not control the host's Docker (no allowance exempts it)")
+    for name, volume in _mapping(document.get("volumes")).items():
+        if isinstance(volume, Mapping):
+            socket = _socket_path(_driver_opts_point_at_host(volume))
+            if socket is not None:
+                add(f"volume {name} binds {socket}, which holds the Docker socket", f"volumes.{name}.driver_opts", "remove the driver_opts; an extension may not control the host's Docker")
+    base_dir = Path(path).parent if path is not None else None
+    for section in ("secrets", "configs"):
+        for name, item in _mapping(document.get(section)).items():
+            file = item.get("file") if isinstance(item, Mapping) else None
+            if file is not None and not _inside_extension(file):
+                add(f"{section[:-1]} {name} reads {file!r}, outside the extension folder", f"{section}.{name}.file", f"keep the file inside the extension folder{f' ({base_dir.name})' if base_dir else ''}, or use `environment:`")
+    return problems
+
+
+def _mapping(value: Any) -> Mapping[str, Any]:
+    return value if isinstance(value, Mapping) else {}
+
+
+def _inside_extension(file: Any) -> bool:
+    resolved = resolve_defaults(str(file))
+    if resolved is None or resolved.startswith(("/", "~")) or _WINDOWS_PATH.match(resolved):
+        return False
+    return not posixpath.normpath(resolved).startswith("..")
+
+
+def source_privilege_problems(document: Any, path: Path | str, data: Mapping[str, Any]) -> list[Problem]:
+    """host_privilege_problems on a source docker-compose.yml with its manifest's allowances."""
+    return host_privilege_problems(document, path, allowances(data))

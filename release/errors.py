@@ -25,14 +25,23 @@ class Problem:
     file: Path | str | None = None
     field: str | None = None
     fix: str | None = None
+    line: int | None = None  # 1-based, from the parser's marks
+    column: int | None = None  # 1-based
 
     def render(self) -> str:
+        """Linter style: `path:line:col: [field] message. Fix: ...` (line and column when known)."""
         where = ""
         if self.file is not None:
             where = str(_relative(self.file))
-            if self.field:
-                where += f" [{self.field}]"
-            where += ": "
+            if self.line is not None:
+                where += f":{self.line}:{self.column or 1}:"
+                if self.field:
+                    where += f" [{self.field}]"
+            elif self.field:
+                where += f" [{self.field}]:"
+            else:
+                where += ":"
+            where += " "
         elif self.field:
             where = f"[{self.field}]: "
         text = f"{where}{self.message.rstrip('.')}."
@@ -51,12 +60,14 @@ class HarnessError(Exception):
         file: Path | str | None = None,
         field: str | None = None,
         fix: str | None = None,
+        line: int | None = None,
+        column: int | None = None,
         problems: Iterable[Problem] = (),
         exit_code: int = EXIT_BAD_INPUT,
     ) -> None:
         collected = list(problems)
         if message is not None:
-            collected.insert(0, Problem(message, file=file, field=field, fix=fix))
+            collected.insert(0, Problem(message, file=file, field=field, fix=fix, line=line, column=column))
         if not collected:
             raise ValueError("HarnessError needs a message or problems")
         self.problems: tuple[Problem, ...] = tuple(collected)
@@ -80,5 +91,5 @@ def report(error: HarnessError, stream: TextIO | None = None) -> int:
 def _relative(path: Path | str) -> Path | str:
     try:
         return Path(path).resolve().relative_to(Path.cwd().resolve())
-    except (ValueError, OSError):
+    except (ValueError, OSError, RuntimeError):  # RuntimeError: a symlink loop (Python < 3.13)
         return path

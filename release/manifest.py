@@ -19,7 +19,7 @@ from typing import Any, Mapping
 from jsonschema import Draft202012Validator, FormatChecker
 from jsonschema.exceptions import ValidationError
 
-from release import ranges, versions
+from release import ranges, sources, versions
 from release.errors import HarnessError, Problem
 
 SCHEMA_PATH = Path(__file__).parent / "schemas" / "kamiwaza.schema.json"
@@ -69,22 +69,8 @@ def _validator() -> Draft202012Validator:
 
 
 def read_json(path: Path) -> Any:
-    """Parse a JSON file; a syntax error names the line and column."""
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise HarnessError("file is missing", file=path, fix=f"create {path.name} (see templates/ for a starting point)") from None
-    except (OSError, UnicodeDecodeError) as error:
-        raise HarnessError(f"cannot read the file: {error}", file=path, fix="make it a readable UTF-8 text file") from None
-    try:
-        return json.loads(text)
-    except json.JSONDecodeError as error:
-        raise HarnessError(
-            f"is not valid JSON: {error.msg} at line {error.lineno}, column {error.colno}",
-            file=path,
-            field=f"line {error.lineno}",
-            fix="correct the JSON syntax there (a missing comma or quote, or a trailing comma, is the usual cause)",
-        ) from None
+    """Parse a JSON file through `sources` (safe reading, strict JSON, positions, parsed once)."""
+    return sources.read_json(path, limit=sources.limit_for(path))
 
 
 def schema_problems(data: Any, path: Path) -> list[Problem]:

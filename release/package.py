@@ -32,7 +32,7 @@ from typing import Callable, Iterable, Mapping, Sequence
 
 from release import extensions as discovery
 from release import images as image_rules
-from release import log, manifest, registry
+from release import engine, log, manifest, registry
 from release.errors import HarnessError, Problem
 
 DIST_DIR = "dist"
@@ -242,8 +242,11 @@ def package_registry(
     dist_dir = Path(dist_dir) if dist_dir is not None else root / DIST_DIR
     when = registry.source_date(env)  # refuse a bad SOURCE_DATE_EPOCH before any work
     built = _built_stage(build_dir)
+    stale = registry_is_stale(root, build_dir) or (stage is not None and stage != built)
+    if not stale:  # a rebuild runs the same gate inside build_registry
+        engine.require_valid(root, env)  # never a tarball of an extension `make validate` refuses
     rebuilt = False
-    if registry_is_stale(root, build_dir) or (stage is not None and stage != built):
+    if stale:
         target = stage or built or image_rules.DEFAULT_STAGE
         log.info(f"registry is missing, older than {discovery.EXTENSIONS_DIR}/ or for another stage: rebuilding for STAGE={target}")
         registry.build_registry(root, target, build_dir=build_dir, env=env)

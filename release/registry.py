@@ -58,7 +58,8 @@ from jsonschema import Draft202012Validator
 from jsonschema.exceptions import ValidationError
 from referencing import Registry, Resource
 
-from release import compose, fileio, images, log, manifest, rules, sync, versions
+from release import compose, engine, fileio, images, log, manifest, rules, sync, versions
+from release import sources as safe_files
 from release import extensions as discovery
 from release.errors import HarnessError, Problem
 from release.extensions import Extension
@@ -166,7 +167,7 @@ def _stage_problems(entry: Mapping[str, Any], stage: str, file: Path | str | Non
     tag = images.stage_tag(entry["version"], stage)
     try:
         expected = entry_images(entry["compose_yml"], entry.get("image"))
-    except (yaml.YAMLError, AttributeError, TypeError):
+    except (yaml.YAMLError, HarnessError, AttributeError, TypeError):
         return [Problem("compose_yml is not a compose document with services", file=file, field=f"{base}.compose_yml", fix="rebuild with `make build-registry`")]
     extras = [ref for ref in entry.get("extra_docker_images") or [] if isinstance(ref, str)]
     problems = []
@@ -372,6 +373,8 @@ def build_registry(
 
 
 def _collect(root: Path, stage: str, env: Mapping[str, str]) -> list[_Source]:
+    # The gate: every rule of `make validate` (release.engine), before any entry is made.
+    engine.require_valid(root, env)
     problems: list[Problem] = []
     sources: list[_Source] = []
     prefixes = rules.preview_prefixes(env)
@@ -386,13 +389,7 @@ def _collect(root: Path, stage: str, env: Mapping[str, str]) -> list[_Source]:
 
 
 def _source(extension: Extension, stage: str, prefixes: Sequence[str]) -> _Source:
-    data = manifest.load(extension.manifest_path).data
-    problems = rules.naming_problems(extension, data) + rules.preview_image_problems(extension, data, prefixes)
-    if problems:
-        raise HarnessError(problems=problems)
-    drift = sync.check(extension)  # the committed file must be what sync-compose generates
-    if not drift.ok:
-        raise HarnessError(problems=drift.problems)
+    data = manifest.load(extension.manifest_path).data  # validated by the engine in _collect
     entry = make_entry(extension, data, sync.render_appgarden(extension, stage=stage), stage)
     key = rules.preview_image_key(data)
     return _Source(extension, entry, extension.path / data["preview_image"] if key else None)
@@ -410,7 +407,9 @@ def _write(build_dir: Path, document: Mapping[str, Any], sources: Sequence[_Sour
         (garden / IMAGES_DIR).mkdir()
         for source in sources:
             if source.preview is not None:
-                shutil.copyfile(source.preview, garden / source.entry["preview_image"])
+                # checked again right before the copy: a regular file inside the extension, within the limit
+                safe_files.check_regular_file(source.preview, within=source.extension.path, limit=safe_files.image_limit(), what="preview image")
+                shutil.copyfile(source.preview, garden / source.entry["preview_image"], follow_symlinks=False)
         (staging / REGISTRY_FILE).write_bytes(fileio.canonical_json(document))
         _commit(staging, build_dir)
     finally:

@@ -14,6 +14,7 @@ text diff) or rewritten (with the canonical text).
 from __future__ import annotations
 
 import difflib
+import os
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
@@ -21,7 +22,7 @@ from typing import Iterable
 
 import yaml
 
-from release import compose, fileio, manifest
+from release import compose, fileio, manifest, sources
 from release.errors import HarnessError, Problem, render_problems
 from release.extensions import APPGARDEN_COMPOSE, COMPOSE, MANIFEST, Extension
 
@@ -84,7 +85,10 @@ def sync_one(extension: Extension, *, check: bool) -> SyncResult:
         expected = render_appgarden(extension)
     except HarnessError as error:
         return SyncResult(extension, Status.ERROR, problems=error.problems)
-    current = _read(extension.appgarden_path)
+    try:
+        current = _read(extension.appgarden_path)
+    except HarnessError as error:
+        return SyncResult(extension, Status.ERROR, problems=error.problems)
     if same_content(current, expected):
         return SyncResult(extension, Status.UNCHANGED)
     if check:
@@ -107,7 +111,7 @@ def same_content(current: str | None, expected: str) -> bool:
         return True
     try:
         return compose.parse_yaml(current) == compose.parse_yaml(expected)
-    except yaml.YAMLError:
+    except HarnessError:
         return False  # unreadable YAML is stale: it gets rewritten (or reported)
 
 
@@ -141,16 +145,22 @@ def load_appgarden(extension: Extension) -> compose.AppGardenFile | None:
         return None
     document = compose.load_compose(extension.appgarden_path)
     parsed = manifest.load(extension.manifest_path)
-    return compose.AppGardenFile(document, extension.appgarden_path, parsed.version, parsed.allowed_bind_mounts)
+    allowed = compose.allowances(parsed.data)
+    return compose.AppGardenFile(document, extension.appgarden_path, parsed.version, allowed.bind_mounts, allowed.capabilities)
 
 
 def _read(path: Path) -> str | None:
-    try:
-        return path.read_text(encoding="utf-8")
-    except FileNotFoundError:
+    """The committed App Garden text, through `sources`: a FIFO, a device or a symlink out of
+    the extension is refused (HarnessError), never opened; text that is not UTF-8 counts as
+    missing (it gets rewritten, or reported stale)."""
+    if not os.path.lexists(path):
         return None
-    except (OSError, UnicodeDecodeError):
-        return None  # treated as missing: it gets rewritten (or reported stale)
+    try:
+        return sources.read_text(path)
+    except HarnessError as error:
+        if any(problem.message.startswith("is not UTF-8") for problem in error.problems):
+            return None
+        raise
 
 
 def _display(path: Path) -> str:

@@ -413,7 +413,8 @@ def test_invalid_yaml_names_the_line(tmp_path):
     with pytest.raises(HarnessError) as caught:
         compose.load_compose(path)
     problem = caught.value.problems[0]
-    assert "not valid YAML" in problem.message and problem.field and problem.field.startswith("line ") and problem.file == path
+    assert "not valid YAML" in problem.message and (problem.line, problem.column) == (4, 4) and problem.file == path
+    assert "docker-compose.yml:4:4: is not valid YAML" in problem.render()
 
 
 # --- App Garden rules, each both ways --------------------------------------------------------------
@@ -438,7 +439,7 @@ RULE_CASES = {
         "services.api.volumes[0]",
         False,
     ),
-    "no-host-privileges-cap-all": ("services:\n  api:\n    image: redis:7\n    cap_add: [NET_ADMIN, ALL]\n", "services.api.cap_add[1]", False),
+    "no-host-privileges-cap-all": ("services:\n  api:\n    image: redis:7\n    cap_add: [ALL]\n", "services.api.cap_add[0]", False),
     "no-host-privileges-cap-sys-admin": ("services:\n  api:\n    image: redis:7\n    cap_add: [cap_sys_admin]\n", "services.api.cap_add[0]", False),
     "resource-limits": ("services:\n  api:\n    image: redis:7\n    deploy: {replicas: 1}\n", "services.api.deploy.resources.limits", True),
     "host-gateway": (
@@ -505,3 +506,105 @@ def test_compose_v2_acceptance_both_ways(tmp_path):
     bad = tmp_path / "bad.yml"
     bad.write_text("services:\n  api:\n    image: redis:7\n    deploy: {resources: {limits: {cpus: lots}}}\n")
     assert compose_cli.config_problems(bad)
+
+
+# --- Host privileges on the model Compose reads (source and App Garden), each spelling both ways ----
+
+PRIVILEGE_CASES = {
+    # case: (service keys refused, field named, the same key in a form that is fine)
+    "privileged-bool": ("privileged: true", "services.api.privileged", "privileged: false"),
+    "privileged-string": ('privileged: "true"', "services.api.privileged", 'privileged: "false"'),
+    "privileged-build": ("build: {context: ., privileged: true}", "services.api.build.privileged", "build: {context: .}"),
+    "cap-add": ("cap_add: [NET_ADMIN]", "services.api.cap_add[0]", "cap_drop: [NET_ADMIN]"),
+    "cap-add-all": ("cap_add: [all]", "services.api.cap_add[0]", "cap_add: []"),
+    "cap-add-sys-admin": ("cap_add: [CAP_SYS_ADMIN]", "services.api.cap_add[0]", "cap_add: []"),
+    "devices": ("devices: [/dev/fuse]", "services.api.devices[0]", "devices: []"),
+    "device-cgroup-rules": ("device_cgroup_rules: ['c 1:3 mr']", "services.api.device_cgroup_rules[0]", "device_cgroup_rules: []"),
+    "pid": ("pid: host", "services.api.pid", "pid: 'container:db'"),
+    "pid-default": ("pid: ${PID:-host}", "services.api.pid", "pid: ${PID:-private}"),
+    "ipc": ("ipc: host", "services.api.ipc", "ipc: private"),
+    "uts": ("uts: host", "services.api.uts", "hostname: api"),
+    "userns-mode": ("userns_mode: host", "services.api.userns_mode", "user: '1000'"),
+    "cgroup": ("cgroup: host", "services.api.cgroup", "cgroup: private"),
+    "network-host": ("network_mode: host", "services.api.network_mode", "network_mode: bridge"),
+    "network-container": ("network_mode: 'container:db'", "services.api.network_mode", "network_mode: none"),
+    "apparmor": ("security_opt: ['apparmor:unconfined']", "services.api.security_opt[0]", "security_opt: ['apparmor:docker-default']"),
+    "seccomp": ("security_opt: ['seccomp=unconfined']", "services.api.security_opt[0]", "security_opt: ['no-new-privileges:true']"),
+    "label": ("security_opt: ['label:disable']", "services.api.security_opt[0]", "security_opt: ['label:level:s0']"),
+    "systempaths": ("security_opt: ['systempaths=unconfined']", "services.api.security_opt[0]", "security_opt: []"),
+    "sysctls": ("sysctls: {net.core.somaxconn: 1024}", "services.api.sysctls.net.core.somaxconn", "ulimits: {nofile: 1024}"),
+    "sysctls-list": ("sysctls: ['net.ipv4.ip_forward=1']", "services.api.sysctls[0]", "sysctls: []"),
+    "volumes-from": ("volumes_from: [db]", "services.api.volumes_from[0]", "volumes: [data:/data]"),
+    "env-file": ("env_file: .env", "services.api.env_file", "environment: {A: '1'}"),
+    "socket": ("volumes: ['/var/run/docker.sock:/var/run/docker.sock']", "services.api.volumes[0]", "volumes: ['./var/run:/x']"),
+    "socket-folder": ("volumes: ['/var/run:/host-run']", "services.api.volumes[0]", "volumes: ['/srv/run:/x']"),
+    "socket-run": ("volumes: [{type: bind, source: /run, target: /r}]", "services.api.volumes[0]", "volumes: [{type: bind, source: /srv, target: /r}]"),
+    "socket-root": ("volumes: ['/:/host']", "services.api.volumes[0]", "volumes: ['data:/host']"),
+    "socket-slashes": ("volumes: ['//var//run/./docker.sock:/s']", "services.api.volumes[0]", "volumes: ['//srv:/s']"),
+}
+
+
+def _privileges(keys: str, allowed: compose.HostAllowances = compose.HostAllowances()) -> list:
+    document = parse_yaml(f"services:\n  api:\n    image: redis:7\n    {keys}\n  db:\n    image: redis:7\n")
+    return compose.host_privilege_problems(document, SOURCE, allowed)
+
+
+@pytest.mark.parametrize("case", PRIVILEGE_CASES)
+def test_each_host_privilege_is_refused_naming_service_key_and_fix(case):
+    keys, field, _ = PRIVILEGE_CASES[case]
+    problems = _privileges(keys)
+    assert [p.field for p in problems] == [field]
+    assert "api" in problems[0].message and problems[0].fix and problems[0].file == SOURCE
+
+
+@pytest.mark.parametrize("case", PRIVILEGE_CASES)
+def test_the_harmless_spelling_of_each_key_passes(case):
+    assert _privileges(PRIVILEGE_CASES[case][2]) == []
+
+
+def test_a_capability_named_in_validation_is_allowed_but_never_all_or_sys_admin():
+    allowed = compose.allowances({"validation": {"allowed_capabilities": ["net_admin", "ALL", "SYS_ADMIN"]}})
+    assert _privileges("cap_add: [NET_ADMIN, CAP_NET_ADMIN]", allowed) == []
+    assert [p.field for p in _privileges("cap_add: [NET_ADMIN, ALL, sys_admin]", allowed)] == ["services.api.cap_add[1]", "services.api.cap_add[2]"]
+
+
+def test_the_docker_socket_is_never_allowed_even_when_listed():
+    allowed = compose.allowances({"validation": {"allowed_bind_mounts": ["/var/run/docker.sock", "/var/run", "/"]}})
+    for keys in ("volumes: ['/var/run/docker.sock:/s']", "volumes: ['/var/run:/s']", "volumes: ['/:/s']"):
+        assert len(_privileges(keys, allowed)) == 1
+
+
+def test_a_variable_without_default_in_a_privileged_key_is_refused():
+    assert [p.field for p in _privileges("network_mode: ${MODE}")] == ["services.api.network_mode"]
+    assert [p.field for p in _privileges("privileged: ${PRIV}")] == ["services.api.privileged"]
+
+
+def test_named_volumes_binding_the_socket_folder_and_outside_secrets_are_refused():
+    document = parse_yaml(
+        "services:\n  api: {image: redis:7, volumes: ['d:/d']}\n"
+        "volumes:\n  d:\n    driver_opts: {type: none, o: bind, device: /var/run}\n"
+        "secrets:\n  inside: {file: ./secret.txt}\n  outside: {file: ../../etc/passwd}\n  absolute: {file: /etc/shadow}\n"
+        "configs:\n  c: {file: ~/conf}\n"
+    )
+    fields = [p.field for p in compose.host_privilege_problems(document, SOURCE)]
+    assert fields == ["volumes.d.driver_opts", "secrets.outside.file", "secrets.absolute.file", "configs.c.file"]
+
+
+@pytest.mark.parametrize(
+    ("detail", "field"),
+    [
+        ("error while interpolating services.web.privileged: failed to cast to expected type: invalid boolean: maybe", "services.web.privileged"),
+        ("services.web.ports.0 must be a string or number", "services.web.ports[0]"),
+        ("dependency cycle detected: a -> b -> a", "services.a.depends_on"),
+        ("non-string key in services: 1", "services.1"),
+        ('service "web" refers to undefined volume nope: invalid compose project', "services.web"),
+        ("volumes must be a mapping", "volumes"),
+        ("invalid containerPort: -1", "services.web.ports[1]"),
+        ("something else entirely", None),
+    ],
+)
+def test_compose_rejections_are_mapped_to_the_key(detail, field):
+    from release import compose_cli
+
+    document = {"services": {"web": {"ports": ["80:80", "-1"]}}}
+    assert compose_cli.rejected_field(detail, document) == field

@@ -177,7 +177,7 @@ def test_load_reports_broken_json_with_line_and_column(tmp_path):
     with pytest.raises(HarnessError) as caught:
         manifest.load(path)
     text = caught.value.render()
-    assert "kamiwaza.json" in text and "line 4" in text and "Fix:" in text
+    assert "kamiwaza.json:4:3: is not valid JSON" in text and "Fix:" in text
 
 
 def test_load_reports_a_missing_file(tmp_path):

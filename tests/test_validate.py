@@ -1,6 +1,7 @@
 """`make validate` (pytest checks/) end to end on throw-away monorepos."""
 
 import json
+import re
 import shutil
 
 import pytest
@@ -26,8 +27,11 @@ def test_samples_pass(sample_repo, run_checks):
 def test_each_check_has_one_id_per_extension(sample_repo, run_checks):
     result = run_checks(sample_repo, "--collect-only")
     ids = [line for line in result.stdout.splitlines() if "::" in line]
-    for rule in ("test_schema", "test_naming", "test_preview_image", "test_env_defaults", "test_compose_file"):
-        assert {i.split("[", 1)[1].rstrip("]") for i in ids if f"::{rule}[" in i} == {"app/kaizen", "service/service-kv", "tool/mcp-time", "tool/tool-text-utils"}
+    families = ("test_manifest", "test_compose", "test_appgarden", "test_platform")
+    samples = {"app/kaizen", "service/service-kv", "tool/mcp-time", "tool/tool-text-utils"}
+    assert len(ids) == len(families) * len(samples)  # one test per family per extension: the rules are named inside
+    for family in families:
+        assert {i.split("[", 1)[1].rstrip("]") for i in ids if f"::{family}[" in i} == samples
 
 
 def break_json(root):
@@ -62,7 +66,7 @@ def duplicate_name(root):
 @pytest.mark.parametrize(
     ("breakage", "failing_id", "says"),
     [
-        (break_json, "app/kaizen", "line 1"),
+        (break_json, "app/kaizen", "kaizen/kamiwaza.json:1:"),
         (bad_version, "app/kaizen", "[$.version]"),
         (bad_range, "app/kaizen", "[$.kamiwaza_version]"),
         (tool_without_prefix, "tool/text-utils", "must start with tool- or mcp-"),
@@ -102,7 +106,32 @@ def test_validate_writes_a_json_summary_and_a_table(sample_repo, run_checks):
     kaizen = summary["extensions"]["app/kaizen"]
     assert kaizen["result"] == "failed"
     failed = {c["check"]: c["message"] for c in kaizen["checks"] if c["outcome"] == "failed"}
-    assert "test_manifest::test_schema" in failed and "$.version" in failed["test_manifest::test_schema"]
+    assert "test_manifest::test_manifest" in failed and "$.version" in failed["test_manifest::test_manifest"]
+    rules = {(r["family"], r["rule"]): r for r in kaizen["rules"]}
+    schema = rules[("manifest", "schema")]
+    assert schema["status"] == "failed"
+    problem = schema["problems"][0]
+    assert problem["file"] == "extensions/apps/kaizen/kamiwaza.json" and problem["field"] == "$.version"
+    assert isinstance(problem["line"], int) and isinstance(problem["column"], int)
+    assert rules[("compose", "host-privileges")]["status"] == "skipped"
     assert summary["extensions"]["tool/tool-text-utils"]["result"] == "passed"
     assert "app/kaizen            FAILED" in result.stdout
-    assert (sample_repo / "build/reports/validate.xml").read_text().count("<testcase") >= 27
+    assert (sample_repo / "build/reports/validate.xml").read_text().count("<testcase") == 9
+
+
+def test_one_wrong_field_is_one_failure_and_pointed_skips(sample_repo, run_checks):
+    bad_version(sample_repo)
+    result = run_checks(sample_repo)
+    failed = re.findall(r"^FAILED (\S+)", result.stdout, re.MULTILINE)
+    assert failed == ["checks/test_manifest.py::test_manifest[app/kaizen]"], result.stdout
+    assert "kamiwaza.json failed to load, see test_manifest[app/kaizen]" in result.stdout
+    assert result.stdout.count("[$.version]") == 1
+    assert "During handling of the above exception" not in result.stdout + result.stderr
+
+
+def test_github_actions_gets_annotations_with_positions(sample_repo, run_checks):
+    bad_version(sample_repo)
+    result = run_checks(sample_repo, env={"GITHUB_ACTIONS": "true"})
+    annotations = [line for line in result.stdout.splitlines() if line.startswith("::error ")]
+    assert annotations and all("file=extensions/apps/kaizen/kamiwaza.json,line=" in line and ",col=" in line for line in annotations)
+    assert "$.version" in annotations[0]
