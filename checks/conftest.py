@@ -62,11 +62,7 @@ def settings(pytestconfig: pytest.Config) -> harness_config.Settings:
 def engine_repo(pytestconfig: pytest.Config):
     """The engine over the monorepo; results are computed once per extension and shared by the tests."""
     settings = pytestconfig.stash[_SETTINGS]
-    repo = engine.Repo(settings.root, settings.env)
-    if not hasattr(pytestconfig, "workerinput"):  # one process: run Compose's checks ahead, in threads
-        repo.prefetch(pytestconfig.stash[_SELECTED])
-    yield repo
-    repo.close()
+    return engine.Repo(settings.root, settings.env)
 
 
 # Per-extension results for build/reports/validate.json and the closing table.

@@ -1,36 +1,13 @@
-"""Platform rules Kamiwaza enforces (release.platform.PLATFORM_RULES): one test per rule x extension."""
+"""Platform rules Kamiwaza enforces (non-root on Kubernetes): ports, EXPOSE, USER.
+
+One test per extension; the rules live in release.platform (PLATFORM_RULES), run by
+release.engine as the family "platform".
+"""
 
 from __future__ import annotations
 
-import pytest
-
-from checks.support import expect_no_problems, loaded
-from release import compose, platform
-from release.errors import HarnessError
+from checks.support import show_family
 
 
-def _load(extension):
-    return compose.load_compose(extension.compose_path)
-
-
-def _document(extension):
-    try:
-        return loaded(_load, extension, extension.compose_path)
-    except HarnessError as error:
-        pytest.fail(error.render(), pytrace=False)
-
-
-def test_no_privileged_container_ports(extension):
-    expect_no_problems(platform.privileged_port_problems(extension, _document(extension)))
-
-
-def test_no_privileged_expose(extension):
-    expect_no_problems(platform.exposed_port_problems(extension, _document(extension)))
-
-
-def test_http_servers_run_as_non_root(extension):
-    expect_no_problems(platform.root_http_server_problems(extension, _document(extension)))
-
-
-def test_no_image_only_http_servers(extension):
-    expect_no_problems(platform.image_only_http_server_problems(extension, _document(extension)))
+def test_platform(request, extension, engine_repo):
+    show_family(request, engine_repo.results(extension, "platform"), "platform", engine_repo.root)

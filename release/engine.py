@@ -10,7 +10,7 @@ Rules are grouped into families; each family owns one file:
     manifest   kamiwaza.json               schema, version grammar, naming, preview image, env, uniqueness
     compose    docker-compose.yml          Compose's model, Dockerfiles, host privileges (at the source)
     appgarden  docker-compose.appgarden.yml presence, drift, the App Garden rules, Compose's model
-    platform   (release.platform, when present)
+    platform   docker-compose.yml, Dockerfiles  Kamiwaza's non-root platform rules (release.platform)
 
 When a file cannot be loaded or fails its schema, its family fails once with the
 error and every rule that needs the file is `skipped`, with a pointer to the
@@ -23,16 +23,13 @@ family is one line in FAMILIES plus its rules.
 
 from __future__ import annotations
 
-import importlib
-import importlib.util
 import os
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping, Sequence
 
-from release import compose, compose_cli, manifest, rules, sources, sync, versions
+from release import compose, compose_spec, manifest, platform, rules, sources, sync, versions
 from release import extensions as discovery
 from release.errors import HarnessError, Problem
 from release.extensions import APPGARDEN_COMPOSE, COMPOSE, MANIFEST, Extension
@@ -173,7 +170,7 @@ class Inputs:
         return garden
 
     def compose_model(self, path: Path, document: Any) -> list[Problem]:
-        """Compose's own verdict on a file (run ahead in threads by Repo.prefetch)."""
+        """Compose's verdict on a file, in process (release.compose_spec), once per file."""
         return self.repo.compose_model(path, document)
 
 
@@ -257,9 +254,6 @@ def _loads_compose(inputs: Inputs) -> list[Problem]:
 
 def _compose_accepts(inputs: Inputs) -> list[Problem]:
     document = inputs.compose_or_skip()
-    # TODO(compose_spec): when release/compose_spec.py lands, this becomes
-    #   compose_spec.problems(document, inputs.extension.compose_path)
-    # (in-process, no subprocess); Repo.compose_model is the one place to change.
     return inputs.compose_model(inputs.extension.compose_path, document)
 
 
@@ -314,19 +308,8 @@ def _appgarden_accepts(inputs: Inputs) -> list[Problem]:
     return inputs.compose_model(garden.path, garden.document)
 
 
-def _platform_rules() -> tuple[Rule, ...]:
-    # TODO(platform): release/platform.py (another branch) defines PLATFORM_RULES as
-    # (rule id, summary, fn(extension, compose document) -> list[Problem]); once it is
-    # merged they run here as the `platform` family, with no other change.
-    # Only this package's own platform.py: an editable install elsewhere may answer the import.
-    spec = importlib.util.find_spec("release.platform")
-    if spec is None or spec.origin is None or Path(spec.origin).parent != Path(__file__).parent:
-        return ()
-    platform = importlib.import_module("release.platform")
-    return tuple(
-        Rule("platform", rule_id, summary, lambda inputs, fn=fn: fn(inputs.extension, inputs.compose_or_skip()))
-        for rule_id, summary, fn in getattr(platform, "PLATFORM_RULES", ())
-    )
+def _platform_rule(check: Callable[[Extension, Mapping[str, Any]], list[Problem]]) -> Callable[[Inputs], list[Problem]]:
+    return lambda inputs: check(inputs.extension, inputs.compose_or_skip())
 
 
 RULES: tuple[Rule, ...] = (
@@ -346,7 +329,7 @@ RULES: tuple[Rule, ...] = (
     Rule("appgarden", "loads", "the App Garden file is a readable compose file", _loads_appgarden),
     *(Rule("appgarden", rule.id, rule.summary, _garden_rule(rule)) for rule in compose.APPGARDEN_RULES),
     Rule("appgarden", "compose-v2-accepts", "Compose's own model accepts the App Garden file", _appgarden_accepts),
-    *_platform_rules(),
+    *(Rule("platform", rule_id, summary, _platform_rule(check)) for rule_id, summary, check in platform.PLATFORM_RULES),
 )
 
 
@@ -364,8 +347,7 @@ class Repo:
         self.preview_prefixes = rules.preview_prefixes(self.env)
         self._inputs: dict[Extension, Inputs] = {}
         self._results: dict[tuple[Extension, str], ExtensionResults] = {}
-        self._model: dict[str, Future | list[Problem]] = {}
-        self._pool: ThreadPoolExecutor | None = None
+        self._model: dict[str, list[Problem]] = {}
 
     def inputs(self, extension: Extension) -> Inputs:
         if extension not in self._inputs:
@@ -399,38 +381,13 @@ class Repo:
         except HarnessError:
             return False
 
-    # Compose's model: one subprocess per file today (~25 ms of Go start-up each), so
-    # they run in threads ahead of the rules; compose_spec will make this in-process.
     def compose_model(self, path: Path, document: Any) -> list[Problem]:
+        """Compose's verdict (schema, then its semantic checks) in process; the binary stays the
+        reference in tests/test_compose_spec.py, and `make build`/`make test` still run it."""
         key = os.path.abspath(path)
-        pending = self._model.get(key)
-        if pending is None:
-            pending = self._model[key] = compose_cli.config_problems(path, document)
-        if isinstance(pending, Future):
-            pending = self._model[key] = pending.result()
-        return pending
-
-    def prefetch(self, extensions: Iterable[Extension], workers: int | None = None) -> None:
-        """Start Compose's checks of these extensions' files in threads (the subprocesses overlap)."""
-        if compose_cli.command() is None:
-            return
-        self._pool = self._pool or ThreadPoolExecutor(max_workers=workers or max(2, (os.cpu_count() or 1) * 2))
-        for extension in extensions:
-            inputs = self.inputs(extension)
-            for load, path in ((inputs.compose_document, extension.compose_path), (lambda: inputs.appgarden().document, extension.appgarden_path)):
-                try:
-                    inputs.manifest_data()
-                    document = load()
-                except (HarnessError, Skip, AttributeError):
-                    continue
-                key = os.path.abspath(path)
-                if key not in self._model:
-                    self._model[key] = self._pool.submit(compose_cli.config_problems, path, document)
-
-    def close(self) -> None:
-        if self._pool is not None:
-            self._pool.shutdown(wait=True, cancel_futures=True)
-            self._pool = None
+        if key not in self._model:
+            self._model[key] = compose_spec.problems(document, Path(path))
+        return self._model[key]
 
     def results(self, extension: Extension, family: str | None = None) -> ExtensionResults:
         """Every rule's result for one extension, or for one family of it (each computed once).
@@ -449,11 +406,7 @@ class Repo:
 
     def run(self, extensions: Iterable[Extension] | None = None) -> list[ExtensionResults]:
         chosen = list(self.extensions if extensions is None else extensions)
-        self.prefetch(chosen)
-        try:
-            return [self.results(extension) for extension in chosen]
-        finally:
-            self.close()
+        return [self.results(extension) for extension in chosen]
 
 
 def evaluate(inputs: Inputs, rules_: Sequence[Rule] = RULES) -> ExtensionResults:

@@ -6,9 +6,9 @@ and symlinks. For every input: no traceback (only HarnessError / problems), no
 hang (each input gets 5 s, a hang detector, not a speed test), a refusal names
 the file, and a refused build writes nothing. Over 500 inputs per run.
 
-Compose's own binary is switched off here (KAMIWAZA_COMPOSE=none): it is the
-reference for the compose-v2 rule, tested elsewhere; these inputs aim at the
-harness's own reading and rules.
+Compose's model is checked in process (release.compose_spec), so these inputs go
+through it too; the binary is switched off (KAMIWAZA_COMPOSE=none) so that nothing
+here can reach it by another path.
 """
 
 from __future__ import annotations
