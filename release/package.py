@@ -257,7 +257,8 @@ def package_registry(
     dist_dir.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix=".package-", dir=dist_dir) as scratch:
         if images:
-            refs = sorted({ref for entry in document["extensions"] for ref in entry["docker_images"]})
+            # what an air-gapped Kamiwaza loads: every runtime image, and the extras the manifest names
+            refs = sorted({ref for entry in document["extensions"] for ref in (*entry["docker_images"], *(entry.get("extra_docker_images") or []))})
             save = saver or _docker_saver()
             saved = save(refs, Path(scratch) / IMAGES_DIR)
             files += sorted((f"{IMAGES_DIR}/{archive.name}", archive) for archive in saved.values())

@@ -203,6 +203,28 @@ def test_images_flag_adds_saved_archives_covered_by_the_checksums(repo):
     assert [p.name for p in (repo / "dist").iterdir()] == [NAME]  # no scratch left behind
 
 
+def test_images_flag_also_saves_the_manifests_extra_images(repo):
+    path = repo / "extensions/tools/tool-text-utils/kamiwaza.json"
+    data = json.loads(path.read_text())
+    data["extra_docker_images"] = ["kamiwazaai/tool-text-utils-model:{version}", "busybox:1.36"]
+    path.write_text(json.dumps(data, indent=2) + "\n")
+    build(repo)
+    asked = []
+
+    def fake_save(refs, dest):
+        asked.extend(refs)
+        dest.mkdir(parents=True)
+        return {ref: _touch(dest / (ref.replace("/", "_").replace(":", "_") + ".tar")) for ref in refs}
+
+    package.package_registry(repo, images=True, env=ENV, saver=fake_save)
+    assert "kamiwazaai/tool-text-utils-model:1.2.0-dev" in asked and "busybox:1.36" in asked
+
+
+def _touch(path):
+    path.write_bytes(b"archive")
+    return path
+
+
 def test_images_flag_must_be_yes_or_no(repo, run_cli, monkeypatch):
     monkeypatch.setenv("IMAGES", "perhaps")
     code, _, err = run_cli(repo, "package-registry")
