@@ -53,9 +53,16 @@ _Dumper.add_implicit_resolver(_INT, _CORE_INT, _DIGITS)
 _Dumper.add_implicit_resolver(_FLOAT, _CORE_FLOAT, [*_DIGITS, "."])
 
 
+# Characters YAML 1.1 readers take for line breaks: written raw inside single quotes, a
+# reader folds them into spaces, so only double quotes (which escape them) keep them.
+_YAML11_BREAKS = ("\x85", "\u2028", "\u2029")
+
+
 def _represent_str(dumper: yaml.SafeDumper, value: str) -> yaml.ScalarNode:
     # Multi-line strings (`sh -c` scripts) as literal blocks; PyYAML falls back
     # to quoting by itself when a block cannot hold the text exactly.
+    if any(brk in value for brk in _YAML11_BREAKS):
+        return dumper.represent_scalar(_STR, value, style='"')
     return dumper.represent_scalar(_STR, value, style="|" if "\n" in value else None)
 
 
