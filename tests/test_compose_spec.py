@@ -33,7 +33,9 @@ def fields(text: str, **kwargs) -> list[str | None]:
 
 
 def service(body: str, extra: str = "") -> str:
-    return "services:\n  web:\n    image: nginx:1.27\n" + "".join(f"    {line}\n" for line in body.splitlines()) + extra
+    """One service `web` with `body`'s keys (and image nginx:1.27 unless body names its own image)."""
+    image = "" if any(line.startswith("image:") for line in body.splitlines()) else "    image: nginx:1.27\n"
+    return "services:\n  web:\n" + image + "".join(f"    {line}\n" for line in body.splitlines()) + extra
 
 
 # --------------------------------------------------------------------------- the schema and its validator
