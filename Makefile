@@ -1,15 +1,15 @@
 # Every target is one line: the logic lives in release/ (python -m release) and checks/ (pytest).
 # Variables come from the command line, the environment or .env: TYPE NAME STAGE DRY_RUN FORCE
-# BUILD CHECK SINCE IMAGES LOCK_TIMEOUT LOCK_ID IMAGE_REGISTRY N PORT TEST_PORTS TEST_TIMEOUT TEST_JOBS.
+# BUILD CHECK SINCE IMAGES LOCK_TIMEOUT LOCK_ID BACKUP VERSION IMAGE_REGISTRY N PORT TEST_PORTS TEST_TIMEOUT TEST_JOBS.
 PYTHON ?= python3
 RELEASE = $(PYTHON) -m release
-export TYPE NAME STAGE DRY_RUN FORCE BUILD CHECK SINCE IMAGES LOCK_TIMEOUT LOCK_ID IMAGE_REGISTRY N PORT \
+export TYPE NAME STAGE DRY_RUN FORCE BUILD CHECK SINCE IMAGES LOCK_TIMEOUT LOCK_ID BACKUP VERSION IMAGE_REGISTRY N PORT \
 	TEST_PORTS TEST_TIMEOUT TEST_JOBS
 
 .DEFAULT_GOAL := help
 .PHONY: help bootstrap base-images new list validate tests sync-compose build build-all test test-all push \
 	build-registry package-registry publish-registry publish-registry-direct download-registry \
-	remove-publish-lock ci-pipeline bench moto-server
+	remove-publish-lock restore-registry unpublish ci-pipeline bench moto-server
 
 help: ; @$(RELEASE) help
 bootstrap: ; bash scripts/bootstrap.sh
@@ -30,6 +30,8 @@ publish-registry: ; $(RELEASE) publish-registry
 publish-registry-direct: ; $(RELEASE) publish-registry-direct
 download-registry: ; $(RELEASE) download-registry
 remove-publish-lock: ; $(RELEASE) remove-publish-lock
+restore-registry: ; $(RELEASE) restore-registry
+unpublish: ; $(RELEASE) unpublish
 ci-pipeline: ; $(RELEASE) ci-pipeline
 bench: ; $(RELEASE) bench
 moto-server: ; $(RELEASE) moto-server

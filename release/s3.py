@@ -752,11 +752,11 @@ def backup_remote(remote: Remote, stage: str, stamp: str) -> Remote:
     return remote.at(f"{BACKUP_PREFIX}/{stage}/{stamp}")
 
 
-def backup(remote: Remote, root: Path, stage: str, *, token: str = "", hook: Hook = _no_hook) -> Backup:
-    """Every registry object -> build/registry-backups/{stage}/{ts}/ and s3://.../garden/v2-backups/{stage}/{ts}/.
+def backup(remote: Remote, root: Path, stage: str) -> Backup:
+    """Every registry object -> memory (with ETags) and build/registry-backups/{stage}/{ts}/.
 
-    The bucket copy is written object by object, then its manifest (name -> sha256) last:
-    a backup without a manifest is incomplete and never offered for a restore."""
+    The timestamp is one no bucket backup of the stage uses yet; `backup_to_bucket` writes the
+    bucket copy once a run knows it will write (a refused or no-op run leaves the bucket as it was)."""
     snapshot = remote.snapshot()
     manifests = remote.at(f"{BACKUP_PREFIX}/{stage}")
     while True:
@@ -764,16 +764,20 @@ def backup(remote: Remote, root: Path, stage: str, *, token: str = "", hook: Hoo
         if manifests.get(f"{folder.name}.json") is None:
             break
     write_snapshot(snapshot, folder)
-    hook("backup:local")
-    copy = backup_remote(remote, stage, folder.name)
-    for name, item in snapshot.items():
+    return Backup(snapshot, folder, folder.name, backup_remote(remote, stage, folder.name).target.url())
+
+
+def backup_to_bucket(remote: Remote, stage: str, saved: Backup, *, token: str = "", hook: Hook = _no_hook) -> None:
+    """The backup -> s3://.../garden/v2-backups/{stage}/{ts}/, object by object, then its manifest
+    (name -> sha256) last: a backup without a manifest is incomplete and never offered for a restore."""
+    copy = backup_remote(remote, stage, saved.timestamp)
+    for name, item in saved.snapshot.items():
+        hook(f"backup:{name}")
         copy.put(name, item.body, expect=None)
-    manifest = {"stage": stage, "timestamp": folder.name, "source": remote.target.url(), "lock": token,
+    manifest = {"stage": stage, "timestamp": saved.timestamp, "source": remote.target.url(), "lock": token,
                 "created_at": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
-                "objects": {name: item.sha256 for name, item in sorted(snapshot.items())}}
-    manifests.put(f"{folder.name}.json", fileio.canonical_json(manifest), expect=ABSENT)
-    hook("backup:bucket")
-    return Backup(snapshot, folder, folder.name, copy.target.url())
+                "objects": {name: item.sha256 for name, item in sorted(saved.snapshot.items())}}
+    remote.at(f"{BACKUP_PREFIX}/{stage}").put(f"{saved.timestamp}.json", fileio.canonical_json(manifest), expect=ABSENT)
 
 
 def list_backups(remote: Remote, stage: str) -> list[str]:

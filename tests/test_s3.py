@@ -181,7 +181,7 @@ def test_probe_stops_on_a_store_that_ignores_conditions(remote, s3_bucket, ignor
 def test_lock_is_exclusive_and_describes_its_holder(remote, s3_bucket):
     lock = remote.acquire("alice", ttl=60)
     body = json.loads(s3_bucket.get("garden/v2/registry.lock"))
-    assert set(body) == {"owner", "host", "pid", "acquired_at", "expires_at", "token"}
+    assert set(body) == {"owner", "host", "pid", "acquired_at", "expires_at", "token", "operation"}
     assert body["owner"] == "alice" and body["token"] == lock.token
     with pytest.raises(HarnessError) as caught:
         remote.acquire("bob", ttl=60)
