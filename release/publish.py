@@ -515,7 +515,6 @@ def transact(remote: s3.Remote, options: Options, transaction: Transaction, *, r
                 raise failure from None
             raise
         with signals.held():
-            hook("release")
             _release(remote, run.lock, options, published=True)
     return changes
 
@@ -559,6 +558,7 @@ def _locked_steps(remote: s3.Remote, options: Options, transaction: Transaction,
         hook("verify")
         s3.verify(remote, {c.name: c.body for c in changes.objects})
         log.info(f"  {len(changes.objects)} objects verified by sha256")
+    hook("release")  # the last point a stop still restores: after it, the run is done and only the lock goes
     return changes
 
 

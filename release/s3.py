@@ -282,7 +282,7 @@ def explain(error: Exception, target: Target, action: str) -> S3Failure:
             return S3Failure("unsupported", f"{where} does not support this request ({action}): {code} {message}", code=code,
                              fix="publish to a store that supports conditional writes (AWS S3, moto >= 5, a recent MinIO)")
         if code in _SERVER_CODES or _status(error) >= 500:
-            return S3Failure("server", f"{where} failed the request {tries} times ({action}): {code} {message}", code=code,
+            return S3Failure("server", f"{where} failed the request ({action}, {tries}): {code} {message}", code=code,
                              fix="retry later; a publish that stopped part-way is explained by the next command")
         return S3Failure("other", f"S3 {action} failed: {code} {message}", code=code, fix="retry; if it persists, check the bucket and the endpoint")
     return S3Failure("other", f"S3 {action} failed: {type(error).__name__}: {printable(error)}", fix="retry; if it persists, check the bucket and the endpoint")
@@ -489,8 +489,9 @@ class Remote:
             raise
 
     # ---------------------------------------------------------------- the probe
-    def clean_probes(self, *, now: datetime | None = None, max_age: float = PROBE_MAX_AGE) -> int:
-        """Delete probe objects left by publishers killed while probing (older than `max_age`)."""
+    def clean_probes(self, *, now: datetime | None = None, max_age: float | None = None) -> int:
+        """Delete probe objects left by publishers killed while probing (older than `max_age`, default PROBE_MAX_AGE)."""
+        max_age = PROBE_MAX_AGE if max_age is None else max_age
         probes = self.at(PROBE_PREFIX)
         moment = now or datetime.now(timezone.utc)
         removed = 0
