@@ -81,7 +81,8 @@ def test_restore_registry_puts_a_bucket_backup_back(cli, two_versions, s3_bucket
 def test_restore_registry_refuses_an_unknown_or_damaged_backup(cli, two_versions, s3_bucket):
     code, out, err = cli(two_versions, "restore-registry", BACKUP="19990101-000000")
     assert code == 2 and "there is no backup 19990101-000000" in err and "pass one of:" in err
-    stamp = next(k for k in s3_bucket.objects("garden/v2-backups/dev/") if k.count("/") == 3 and k.endswith(".json")).rsplit("/", 1)[1][:-5]
+    stamp = next(k for k, body in s3_bucket.objects("garden/v2-backups/dev/").items()
+                 if k.count("/") == 3 and k.endswith(".json") and "tools.json" in json.loads(body)["objects"]).rsplit("/", 1)[1][:-5]
     s3_bucket.put(f"garden/v2-backups/dev/{stamp}/tools.json", b"[]\n")
     before = s3_bucket.objects(REGISTRY)
     code, out, err = cli(two_versions, "restore-registry", BACKUP=stamp)
