@@ -159,6 +159,12 @@ def explain(lock: Lock, statuses: Sequence[tuple[PlanItem, str]] | None, *, stag
     """Lines saying what the lock holder did to the registry, and the ways out (`held`: the lock is still there)."""
     lines = [f"the registry lock {url} is {lock.describe()}" if held else f"the removed lock {url} was {lock.describe()}"]
     token = lock.token if lock.readable and held else None
+    if not lock.readable:
+        lines.append("its body cannot be read, so what its writer did is unknown; compare the registry with the latest backup "
+                     "(`make download-registry`, build/registry-backups/ or garden/v2-backups/ in the bucket)")
+        lines.append(f"after investigating, remove it: `{make('remove-publish-lock', STAGE=stage)}`" if held else
+                     "if the registry is wrong, put a backup back: `make restore-registry STAGE=.. BACKUP=<timestamp>`")
+        return lines
     if lock.plan is None or statuses is None:
         lines.append("its holder had not started writing the registry (the lock records no plan): the registry is as it was")
         if held:

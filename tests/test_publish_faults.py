@@ -365,3 +365,24 @@ def test_a_takeover_that_fails_puts_the_stopped_runs_lock_back(scenario, bucket,
     assert result.code == 1 and "put back the lock of the stopped run" in result.err, result.text
     assert bucket.get(LOCK_KEY) == stopped, "the stopped run's lock, byte for byte, explains the registry again"
     recover(scenario, bucket, "restore", capsys=capsys, monkeypatch=monkeypatch)
+
+
+def test_every_command_that_meets_the_lock_explains_the_mixed_registry(scenario, bucket, capsys, monkeypatch):
+    process = start_publisher(scenario.root, bucket, "--pause", "upload:apps.json", "--", "--root", str(scenario.root), "publish-registry")
+    wait_paused(process, "upload:apps.json")
+    process.kill()
+    process.wait(timeout=30)
+    lock = lock_of(bucket)
+    stamp = lock["backup"]["timestamp"]
+    assert lock["operation"] == "publish-registry" and {item["name"] for item in lock["plan"]} == {
+        "images/app-board.svg", "images/tool-alpha.svg", "tools.json", "apps.json"}
+    assert bucket.get(f"garden/v2-backups/dev/{stamp}.json") is not None, "the backup is in the bucket, not only on the dead machine"
+    dry = run(scenario.root, "publish-registry", "--dry-run", capsys=capsys, monkeypatch=monkeypatch)
+    assert re.search(r"new\s+tools\.json", dry.err) and re.search(r"old\s+apps\.json", dry.err) and "3 new, 1 old, 0 unknown" in dry.err
+    assert f"LOCK_ID={lock['token']}" in dry.err and registry(bucket) != scenario.before
+    removed = run(scenario.root, "remove-publish-lock", capsys=capsys, monkeypatch=monkeypatch)
+    assert removed.code == 0 and "the registry may be mixed" in removed.out
+    assert f"make restore-registry STAGE=dev BACKUP={stamp}`" in removed.out, "no LOCK_ID once the lock is gone"
+    done = run(scenario.root, "restore-registry", BACKUP=stamp, capsys=capsys, monkeypatch=monkeypatch)
+    assert done.code == 0, done.text
+    assert registry(bucket) == scenario.before and lock_of(bucket) is None
