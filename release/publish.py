@@ -488,27 +488,29 @@ def transact(remote: s3.Remote, options: Options, transaction: Transaction, *, r
         return simulate(remote, transaction, options)
     remote.on_call = hook
     with Signals() as signals:
-        with log.step(f"3/9 acquire lock {remote.target.url(s3.LOCK_NAME)}"):
-            removed = remote.clean_probes()
-            if removed:
-                log.info(f"  removed {removed} probe objects left by earlier runs under s3://{remote.target.bucket}/{s3.PROBE_PREFIX}/")
-            remote.probe_conditional_writes()
-            hook("probed")
-            previous = None
-            if options.lock_id:
-                lock, previous = remote.take_over(options.lock_id, options.owner, ttl=options.lock_ttl, operation=transaction.operation)
-                if previous is not None:
-                    log.warn("took over the lock of a stopped run (LOCK_ID):\n" + "\n".join(s3.lock_report(remote, previous)))
-            else:
-                waiting = lambda holder: log.info(f"  lock {holder.describe()}; waiting up to {options.lock_timeout:g}s")
-                lock = remote.acquire(options.owner, ttl=options.lock_ttl, timeout=options.lock_timeout, on_wait=waiting,
-                                      operation=transaction.operation)
-            log.info(f"  token {lock.token}, expires {lock.expires_at}")
-        run = _Run(lock, previous)
+        run: _Run | None = None
         try:
+            with log.step(f"3/9 acquire lock {remote.target.url(s3.LOCK_NAME)}"):
+                removed = remote.clean_probes()
+                if removed:
+                    log.info(f"  removed {removed} probe objects left by earlier runs under s3://{remote.target.bucket}/{s3.PROBE_PREFIX}/")
+                remote.probe_conditional_writes()
+                hook("probed")
+                if options.lock_id:
+                    lock, previous = remote.take_over(options.lock_id, options.owner, ttl=options.lock_ttl, operation=transaction.operation)
+                    run = _Run(lock, previous)
+                    if previous is not None:
+                        log.warn("took over the lock of a stopped run (LOCK_ID):\n" + "\n".join(s3.lock_report(remote, previous)))
+                else:
+                    waiting = lambda holder: log.info(f"  lock {holder.describe()}; waiting up to {options.lock_timeout:g}s")
+                    run = _Run(remote.acquire(options.owner, ttl=options.lock_ttl, timeout=options.lock_timeout, on_wait=waiting,
+                                              operation=transaction.operation))
+                log.info(f"  token {run.lock.token}, expires {run.lock.expires_at}")
             hook("locked")
             changes = _locked_steps(remote, options, transaction, run, root=root, hook=hook)
         except BaseException as error:
+            if run is None:  # no lock taken: nothing to restore or release
+                raise
             with signals.held():
                 failure = _after_failure(remote, options, run, error, hook=hook)
             if failure is not None:
