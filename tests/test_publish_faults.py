@@ -33,7 +33,7 @@ import pytest
 from release import cli, config, publish, s3
 from tests.conftest import HARNESS_VARIABLES, REPO_ROOT
 from tests.plugins.fault_proxy import FaultProxy
-from tests.plugins.s3_server import CREDENTIALS, MotoServer, S3Bucket, new_bucket
+from tests.plugins.s3_server import MotoServer, S3Bucket, new_bucket
 from tests.test_publish import find, green, make_repo, set_manifest
 
 pytestmark = pytest.mark.s3
