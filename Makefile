@@ -1,16 +1,16 @@
 # Every target is one line: the logic lives in release/ (python -m release) and checks/ (pytest).
 # Variables come from the command line, the environment or .env: TYPE NAME STAGE DRY_RUN FORCE
-# BUILD NO_BUILD CHECK SINCE IMAGES LOCK_TIMEOUT LOCK_ID IMAGE_REGISTRY PIN_DIGESTS SKIP_IMAGE_CHECK N PORT TEST_PORTS
-# TEST_TIMEOUT TEST_JOBS PART PRE.
+# BUILD NO_BUILD CHECK SINCE IMAGES LOCK_TIMEOUT LOCK_ID BACKUP VERSION IMAGE_REGISTRY PIN_DIGESTS SKIP_IMAGE_CHECK N
+# PORT TEST_PORTS TEST_TIMEOUT TEST_JOBS PART PRE.
 PYTHON ?= python3
 RELEASE = $(PYTHON) -m release
-export TYPE NAME STAGE DRY_RUN FORCE BUILD NO_BUILD CHECK SINCE IMAGES LOCK_TIMEOUT LOCK_ID IMAGE_REGISTRY PIN_DIGESTS \
-	SKIP_IMAGE_CHECK N PORT TEST_PORTS TEST_TIMEOUT TEST_JOBS PART PRE
+export TYPE NAME STAGE DRY_RUN FORCE BUILD NO_BUILD CHECK SINCE IMAGES LOCK_TIMEOUT LOCK_ID BACKUP VERSION IMAGE_REGISTRY \
+	PIN_DIGESTS SKIP_IMAGE_CHECK N PORT TEST_PORTS TEST_TIMEOUT TEST_JOBS PART PRE
 
 .DEFAULT_GOAL := help
 .PHONY: help bootstrap base-images new list validate tests sync-compose bump build build-all test test-all push \
 	build-registry package-registry publish-registry publish-registry-direct download-registry \
-	remove-publish-lock list-published doctor ci-pipeline bench moto-server
+	remove-publish-lock restore-registry unpublish list-published doctor ci-pipeline bench moto-server
 
 help: ; @$(RELEASE) help
 bootstrap: ; bash scripts/bootstrap.sh
@@ -32,6 +32,8 @@ publish-registry: ; $(RELEASE) publish-registry
 publish-registry-direct: ; $(RELEASE) publish-registry-direct
 download-registry: ; $(RELEASE) download-registry
 remove-publish-lock: ; $(RELEASE) remove-publish-lock
+restore-registry: ; $(RELEASE) restore-registry
+unpublish: ; $(RELEASE) unpublish
 list-published: ; @$(RELEASE) list-published
 doctor: ; @$(RELEASE) doctor
 ci-pipeline: ; $(RELEASE) ci-pipeline

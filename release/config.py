@@ -27,7 +27,8 @@ ROOT_MARKER = ".kamiwaza-root"
 # What the Makefile exports (its `export` line lists exactly these; tests/test_config.py checks it).
 MAKE_VARIABLES = (
     "TYPE", "NAME", "STAGE", "DRY_RUN", "FORCE", "BUILD", "NO_BUILD", "CHECK", "SINCE", "IMAGES", "LOCK_TIMEOUT", "LOCK_ID",
-    "IMAGE_REGISTRY", "PIN_DIGESTS", "SKIP_IMAGE_CHECK", "N", "PORT", "TEST_PORTS", "TEST_TIMEOUT", "TEST_JOBS", "PART", "PRE",
+    "BACKUP", "VERSION", "IMAGE_REGISTRY", "PIN_DIGESTS", "SKIP_IMAGE_CHECK", "N", "PORT", "TEST_PORTS", "TEST_TIMEOUT",
+    "TEST_JOBS", "PART", "PRE",
 )
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"", "0", "false", "no", "off"}

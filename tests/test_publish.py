@@ -20,6 +20,7 @@ from tests.conftest import REPO_ROOT
 
 pytestmark = pytest.mark.s3
 LOCK_KEY = "garden/v2/registry.lock"
+REGISTRY = "garden/v2/"  # the registry and its lock; bucket backups sit beside it (garden/v2-backups/)
 
 
 # --- building monorepos ----------------------------------------------------------------
@@ -302,29 +303,29 @@ def fail_at(point: str, error: BaseException):
 
 @pytest.mark.parametrize("point", ["upload:apps.json", "verify"])
 def test_failure_restores_the_backup_byte_for_byte(two_published, s3_bucket, point, capsys):
-    before = s3_bucket.objects()
+    before = s3_bucket.objects(REGISTRY)
     with pytest.raises(RuntimeError, match="injected"):
         publish.publish(settings_for(two_published, s3_bucket), hook=fail_at(point, RuntimeError("injected")))
     out = capsys.readouterr().out
     assert "restored and verified" in out
-    assert s3_bucket.objects() == before
+    assert s3_bucket.objects(REGISTRY) == before
     assert s3_bucket.get(LOCK_KEY) is None
 
 
 def test_ctrl_c_during_upload_restores_and_releases(two_published, s3_bucket, capsys):
-    before = s3_bucket.objects()
+    before = s3_bucket.objects(REGISTRY)
     with pytest.raises(KeyboardInterrupt):
         publish.publish(settings_for(two_published, s3_bucket), hook=fail_at("upload:apps.json", KeyboardInterrupt()))
     assert "released the lock" in capsys.readouterr().out
-    assert s3_bucket.objects() == before
+    assert s3_bucket.objects(REGISTRY) == before
 
 
 def test_failure_before_any_write_says_nothing_was_written(two_published, s3_bucket, capsys):
-    before = s3_bucket.objects()
+    before = s3_bucket.objects(REGISTRY)
     with pytest.raises(RuntimeError):
         publish.publish(settings_for(two_published, s3_bucket), hook=fail_at("locked", RuntimeError("injected")))
-    assert "nothing was written to S3" in capsys.readouterr().out
-    assert s3_bucket.objects() == before
+    assert "nothing was written to the registry" in capsys.readouterr().out
+    assert s3_bucket.objects(REGISTRY) == before
 
 
 def test_a_foreign_write_is_never_overwritten(two_published, s3_bucket, capsys):
@@ -335,11 +336,11 @@ def test_a_foreign_write_is_never_overwritten(two_published, s3_bucket, capsys):
         if name == "upload:tools.json":
             s3_bucket.put("garden/v2/tools.json", b"[]\n")
 
-    before = s3_bucket.objects()
+    before = s3_bucket.objects(REGISTRY)
     with pytest.raises(HarnessError) as caught:
         publish.publish(settings_for(two_published, s3_bucket), hook=intruder)
     assert "changed since it was read" in caught.value.render()
-    after = s3_bucket.objects()
+    after = s3_bucket.objects(REGISTRY)
     assert after["garden/v2/tools.json"] == b"[]\n"
     assert {k: v for k, v in after.items() if k != "garden/v2/tools.json"} == {k: v for k, v in before.items() if k != "garden/v2/tools.json"}
     assert s3_bucket.get(LOCK_KEY) is None

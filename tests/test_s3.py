@@ -181,7 +181,7 @@ def test_probe_stops_on_a_store_that_ignores_conditions(remote, s3_bucket, ignor
 def test_lock_is_exclusive_and_describes_its_holder(remote, s3_bucket):
     lock = remote.acquire("alice", ttl=60)
     body = json.loads(s3_bucket.get("garden/v2/registry.lock"))
-    assert set(body) == {"owner", "host", "pid", "acquired_at", "expires_at", "token"}
+    assert set(body) == {"owner", "host", "pid", "acquired_at", "expires_at", "token", "operation"}
     assert body["owner"] == "alice" and body["token"] == lock.token
     with pytest.raises(HarnessError) as caught:
         remote.acquire("bob", ttl=60)
@@ -242,3 +242,90 @@ def test_unreadable_lock_is_still_a_held_lock(remote, s3_bucket):
         remote.acquire("alice", ttl=60)
     assert "not readable JSON" in caught.value.render()
     assert remote.remove_lock() is not None
+
+
+# --- exact errors, safe printing (issue 13) ----------------------------------------------------
+
+
+def test_credentials_in_the_endpoint_are_never_printed(tmp_path):
+    env = {"KAMIWAZA_REGISTRY_BUCKET": "b", "KAMIWAZA_REGISTRY_ENDPOINT": "http://admin:s3cr3t-pw@127.0.0.1:9",
+           "AWS_ACCESS_KEY_ID": "k", "AWS_SECRET_ACCESS_KEY": "s", "S3_MAX_ATTEMPTS": "1", "S3_CONNECT_TIMEOUT": "1"}
+    remote = s3.connect(settings_with(env, root=tmp_path))
+    assert "s3cr3t" not in remote.target.describe() and "***@127.0.0.1:9" in remote.target.describe()
+    with pytest.raises(HarnessError) as caught:
+        remote.list()
+    assert "s3cr3t" not in caught.value.render() and "admin" not in caught.value.render()
+    assert caught.value.kind == "unreachable" and caught.value.exit_code == EXIT_BAD_INPUT
+
+
+@pytest.mark.parametrize(("code", "kind", "exit_code"), [
+    ("InvalidAccessKeyId", "credentials", EXIT_BAD_INPUT), ("SignatureDoesNotMatch", "credentials", EXIT_BAD_INPUT),
+    ("AccessDenied", "denied", EXIT_BAD_INPUT), ("NoSuchBucket", "no-bucket", EXIT_BAD_INPUT),
+    ("NotImplemented", "unsupported", EXIT_FAILED), ("SlowDown", "server", EXIT_FAILED), ("InternalError", "server", EXIT_FAILED),
+])
+def test_each_client_error_has_its_own_kind(code, kind, exit_code):
+    error = ClientError({"Error": {"Code": code, "Message": "m\x1b[31m"}, "ResponseMetadata": {"HTTPStatusCode": 400}}, "PutObject")
+    failure = s3.explain(error, s3.Target(stage="dev", bucket="b"), "writing x")
+    assert (failure.kind, failure.exit_code) == (kind, exit_code)
+    assert "\x1b" not in failure.render()
+
+
+def test_lock_fields_are_escaped_and_suggested_commands_quoted(remote, s3_bucket):
+    hostile = {"owner": "eve\n\x1b[31mred", "host": "h", "pid": 1, "acquired_at": "x", "expires_at": "y", "token": "tok en;rm -rf ~"}
+    s3_bucket.put("garden/v2/registry.lock", json.dumps(hostile).encode())
+    with pytest.raises(HarnessError) as caught:
+        remote.acquire("alice", ttl=60)
+    text = caught.value.render()
+    assert "\x1b" not in text and "eve\\n\\x1b[31mred" in text
+    assert "make remove-publish-lock STAGE=dev 'LOCK_ID=tok en;rm -rf ~'" in text
+    assert "make publish-registry STAGE=dev 'LOCK_ID=tok en;rm -rf ~'" in text
+
+
+def test_a_key_that_is_both_a_file_and_a_folder_is_named(remote, s3_bucket):
+    s3_bucket.put("garden/v2/images", b"x")
+    s3_bucket.put("garden/v2/images/a.svg", b"<svg/>")
+    with pytest.raises(HarnessError) as caught:
+        remote.snapshot()
+    text = caught.value.render()
+    assert "'images' is both a file and the folder of 'images/a.svg'" in text
+    assert f"aws s3 rm s3://{s3_bucket.name}/garden/v2/images`" in text
+
+
+def test_lost_lock_answer_meets_our_own_token(remote, s3_bucket):
+    """botocore retried our lock PUT after its answer was lost: the 412 it gets is our own lock."""
+    lock = s3.Lock.new("alice", 60)
+    s3_bucket.put("garden/v2/registry.lock", lock.body())  # the first attempt landed
+    original = s3.Lock.new
+    s3.Lock.new = staticmethod(lambda *a, **k: lock)
+    try:
+        held = remote.try_acquire("alice", 60)
+    finally:
+        s3.Lock.new = original
+    assert held is not None and held.token == lock.token
+
+
+def test_plan_status_is_new_old_or_unknown():
+    from release import registry_lock
+
+    plan = [registry_lock.PlanItem("tools.json", "a", "b"), registry_lock.PlanItem("apps.json", "c", "d"),
+            registry_lock.PlanItem("images/x.svg", None, "e"), registry_lock.PlanItem("images/y.svg", "f", None)]
+    found = registry_lock.status(plan, {"tools.json": "b", "apps.json": "c", "images/x.svg": "zzz", "images/y.svg": None})
+    assert [state for _, state in found] == ["new", "old", "unknown", "new"]
+    assert registry_lock.is_mixed(found) and not registry_lock.is_mixed(found[1:2])
+
+
+def test_lock_body_round_trips_with_its_plan():
+    from release import registry_lock
+
+    lock = s3.Lock.new("alice", 60).with_plan({"timestamp": "t", "remote": "s3://b/garden/v2-backups/dev/t/", "local": "build/x"},
+                                               [registry_lock.PlanItem("tools.json", None, "ab")])
+    again = s3.Lock.parse(lock.body(), '"e"')
+    assert again.plan == lock.plan and again.backup == lock.backup and again.backup_timestamp == "t"
+
+
+def test_old_probe_objects_are_cleaned(remote, s3_bucket):
+    s3_bucket.put(f"{s3.PROBE_PREFIX}/20200101T000000Z-deadbeef", b"probe 1")
+    s3_bucket.put(f"{s3.PROBE_PREFIX}/{datetime.now(timezone.utc).strftime('%Y%m%dT%H%M%SZ')}-fresh", b"probe 1")
+    assert remote.clean_probes() == 1
+    assert list(s3_bucket.objects(s3.PROBE_PREFIX + "/")) == [f"{s3.PROBE_PREFIX}/{k}" for k in remote.at(s3.PROBE_PREFIX).list_keys()]
+    assert len(s3_bucket.objects(s3.PROBE_PREFIX + "/")) == 1

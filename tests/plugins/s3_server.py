@@ -69,6 +69,11 @@ class S3Bucket:
     def put(self, key: str, body: bytes) -> str:
         return self.client.put_object(Bucket=self.name, Key=key, Body=body)["ETag"]
 
+    def seed(self, objects: dict[str, bytes]) -> None:
+        """Put these objects (key -> bytes) as they are: a known starting state."""
+        for key, body in objects.items():
+            self.put(key, body)
+
     def get(self, key: str) -> bytes | None:
         try:
             return self.client.get_object(Bucket=self.name, Key=key)["Body"].read()
@@ -134,23 +139,28 @@ def moto_server() -> Iterator[MotoServer]:
         stop_process(started.process)
 
 
-@pytest.fixture
-def s3_bucket(moto_server: MotoServer) -> S3Bucket:
-    """A new empty bucket, and the settings that point the harness at it (stage-independent).
+def new_bucket(server: MotoServer, endpoint: str | None = None) -> S3Bucket:
+    """A new empty bucket on `server`; the harness reaches it at `endpoint` (default: the server; a fault proxy in front of it).
 
     The settings include SKIP_IMAGE_CHECK=1: publish tests about the bucket do not start an
     image registry. Tests of the image check (tests/test_image_check.py) set it to 0.
     """
     name = f"registry-{uuid.uuid4().hex[:20]}"
-    client = moto_server.client()
+    client = server.client()
     client.create_bucket(Bucket=name)
     env = {
         **CREDENTIALS,
-        "KAMIWAZA_REGISTRY_ENDPOINT": moto_server.endpoint,
+        "KAMIWAZA_REGISTRY_ENDPOINT": endpoint or server.endpoint,
         "KAMIWAZA_REGISTRY_BUCKET": name,
         "SKIP_IMAGE_CHECK": "1",
     }
-    return S3Bucket(name=name, endpoint=moto_server.endpoint, client=client, env=env)
+    return S3Bucket(name=name, endpoint=endpoint or server.endpoint, client=client, env=env)
+
+
+@pytest.fixture
+def s3_bucket(moto_server: MotoServer) -> S3Bucket:
+    """A new empty bucket, and the settings that point the harness at it (stage-independent)."""
+    return new_bucket(moto_server)
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
