@@ -399,7 +399,7 @@ def _count(snapshot: s3.Snapshot, name: str) -> str:
     if item is None:
         return "absent"
     try:
-        return f"{len(json.loads(item.body))} entries"
+        return log.plural(len(json.loads(item.body)), "entry", "entries")
     except (ValueError, TypeError):
         return "unreadable"
 
@@ -521,7 +521,7 @@ def transact(remote: s3.Remote, options: Options, transaction: Transaction, *, r
 def _locked_steps(remote: s3.Remote, options: Options, transaction: Transaction, run: _Run, *, root: Path, hook: Hook) -> Changes:
     with log.step("4/9 back up the remote registry"):
         run.backup = s3.backup(remote, root, options.stage)
-        log.info(f"  {len(run.backup.snapshot)} objects -> {run.backup.folder}")
+        log.info(f"  {log.plural(len(run.backup.snapshot), 'object')} -> {run.backup.folder}")
     with log.step("5/9 download the remote registry"):
         changes = transaction.planner(run.backup.snapshot)
         log.info("  " + ", ".join(f"{name}: {_count(run.backup.snapshot, name)}" for name in registry.CATALOG_FILES))
@@ -530,7 +530,7 @@ def _locked_steps(remote: s3.Remote, options: Options, transaction: Transaction,
         if changes.refused:
             raise HarnessError(
                 problems=[Problem(line) for line in changes.refused] + [Problem(
-                    f"merge refused: {len(changes.refused)} conflicts; nothing was uploaded",
+                    f"merge refused: {log.plural(len(changes.refused), 'conflict')}; nothing was uploaded",
                     fix="see `make publish-registry DRY_RUN=1`; bump the version, keep the broader range, or FORCE=1 in an emergency")],
                 exit_code=EXIT_FAILED)
         if changes.objects:  # backup and plan are in the bucket before the first write: a stop half-way is explained
@@ -539,7 +539,7 @@ def _locked_steps(remote: s3.Remote, options: Options, transaction: Transaction,
             hook("backed-up")
             written = {c.name: c.body for c in changes.objects}
             run.lock = remote.update_lock(run.lock, run.lock.with_plan(run.backup.describe(), s3.plan_items(run.backup.snapshot, written)))
-            log.info(f"  plan recorded in the lock ({len(written)} objects)")
+            log.info(f"  plan recorded in the lock ({log.plural(len(written), 'object')})")
     hook("planned")
     with log.step("7/9 upload"):
         hook("upload")
@@ -556,7 +556,7 @@ def _locked_steps(remote: s3.Remote, options: Options, transaction: Transaction,
     with log.step("8/9 verify"):
         hook("verify")
         s3.verify(remote, {c.name: c.body for c in changes.objects})
-        log.info(f"  {len(changes.objects)} objects verified by sha256")
+        log.info(f"  {log.plural(len(changes.objects), 'object')} verified by sha256")
     hook("release")  # the last point a stop still restores: after it, the run is done and only the lock goes
     return changes
 
@@ -597,7 +597,7 @@ def _after_failure(remote: s3.Remote, options: Options, run: _Run, error: BaseEx
             if leftovers:
                 log.warn("not restored, because someone else changed them meanwhile: " + "; ".join(leftovers))
             else:
-                log.info(f"  restored and verified {len(run.attempted)} objects from {run.backup.timestamp}: the registry is as it was before this run")
+                log.info(f"  restored and verified {log.plural(len(run.attempted), 'object')} from {run.backup.timestamp}: the registry is as it was before this run")
     if run.previous is not None and run.previous.plan is not None:
         statuses = registry_lock.status(run.previous.plan, remote.hashes([i.name for i in run.previous.plan]))
         if registry_lock.is_mixed(statuses):  # still the interrupted run's state: its lock explains it
@@ -632,7 +632,7 @@ def upsert(remote: s3.Remote, local: Local, options: Options, *, root: Path, hoo
     transaction = Transaction("publish-registry-direct" if options.direct else "publish-registry", upsert_planner(local, remote, options), title)
     changes = transact(remote, options, transaction, root=root, hook=hook)
     if options.dry_run and changes.refused:
-        raise HarnessError(f"DRY_RUN: publishing would be refused ({len(changes.refused)} conflicts above)",
+        raise HarnessError(f"DRY_RUN: publishing would be refused ({log.plural(len(changes.refused), 'conflict')} above)",
                            fix="bump the versions or correct the ranges (or FORCE=1 in an emergency)", exit_code=EXIT_FAILED)
     return changes
 
@@ -682,7 +682,7 @@ def unpublish(settings: Settings, name: str | None, version: str | None, *, remo
     transaction = Transaction(f"unpublish {name} {version}", catalog_planner(remote, without_release(name, version, remote)), "6/9 withdraw")
     changes = transact(remote, options, transaction, root=settings.root, hook=hook)
     if not options.dry_run:
-        log.info(f"withdrew {name} {version} from {remote.target.url()}: {len(changes.objects)} objects written")
+        log.info(f"withdrew {name} {version} from {remote.target.url()}: {log.plural(len(changes.objects), 'object')} written")
     return EXIT_OK
 
 
@@ -720,7 +720,7 @@ def restore_registry(settings: Settings, stamp: str | None, *, remote: s3.Remote
     log.info(f"restore-registry STAGE={options.stage} BACKUP={registry_lock.printable(stamp)} -> {remote.target.describe()}")
     with log.step(f"read and check the backup {registry_lock.printable(stamp)}"):
         files = s3.read_backup(remote, options.stage, stamp)
-        log.info(f"  {len(files)} objects, each matching the manifest's sha256")
+        log.info(f"  {log.plural(len(files), 'object')}, each matching the manifest's sha256")
 
     def plan(snapshot: s3.Snapshot) -> Changes:
         changes = plan_exact(files, snapshot)
@@ -728,7 +728,7 @@ def restore_registry(settings: Settings, stamp: str | None, *, remote: s3.Remote
 
     changes = transact(remote, options, Transaction(f"restore-registry {stamp}", plan, "6/9 plan the restore"), root=settings.root, hook=hook)
     if not options.dry_run:
-        log.info(f"restored {remote.target.url()} to the backup {stamp}: {len(changes.objects)} objects written and verified")
+        log.info(f"restored {remote.target.url()} to the backup {stamp}: {log.plural(len(changes.objects), 'object')} written and verified")
     return EXIT_OK
 
 
@@ -743,8 +743,8 @@ def download(settings: Settings, *, remote: s3.Remote | None = None) -> Path:
         log.info(f"{remote.target.url()} holds no registry yet; {folder} is empty")
     else:
         catalogs = registry.read_garden(folder)
-        counts = ", ".join(f"{name}: {len(entries)} entries" for name, entries in catalogs.items())
-        log.info(f"saved {len(snapshot)} objects to {folder} ({counts})")
+        counts = ", ".join(f"{name}: {log.plural(len(entries), 'entry', 'entries')}" for name, entries in catalogs.items())
+        log.info(f"saved {log.plural(len(snapshot), 'object')} to {folder} ({counts})")
     holder = remote.read_lock()
     if holder is not None:
         log.warn("\n".join(s3.lock_report(remote, holder)))

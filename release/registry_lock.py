@@ -31,6 +31,7 @@ from datetime import datetime, timedelta, timezone
 from typing import Any, Mapping, Sequence
 
 from release import fileio
+from release.log import plural
 
 TIME_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
 NEW, OLD, UNKNOWN = "new", "old", "unknown"
@@ -173,9 +174,9 @@ def explain(lock: Lock, statuses: Sequence[tuple[PlanItem, str]] | None, *, stag
         return lines
     counts = {state: sum(1 for _, s in statuses if s == state) for state in (NEW, OLD, UNKNOWN)}
     if not is_mixed(statuses):
-        lines.append(f"it planned to write {len(statuses)} objects and none of them was written yet: the registry is as it was")
+        lines.append(f"it planned to write {plural(len(statuses), 'object')} and none of them was written yet: the registry is as it was")
     else:
-        lines.append(f"it planned to write {len(statuses)} objects and stopped part-way: {counts[NEW]} new, {counts[OLD]} old, "
+        lines.append(f"it planned to write {plural(len(statuses), 'object')} and stopped part-way: {counts[NEW]} new, {counts[OLD]} old, "
                      f"{counts[UNKNOWN]} unknown (neither the bytes before nor the planned bytes)")
     for item, state in statuses:
         lines.append(f"  {state:<7} {printable(item.name)}")

@@ -17,7 +17,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from release import compose, config, image_check, merge, registry
+from release import build, compose, config, extensions, image_check, merge, registry
 from release.errors import HarnessError
 from release.image_check import User, Wanted
 from tests.plugins.infra import free_port
@@ -161,8 +161,9 @@ def test_the_merge_fails_a_changed_digest_under_one_version_and_says_so():
 # --------------------------------------------------------------------------- end to end: registry + moto
 
 
-def tiny_image(client, ref: str, content: str) -> None:
-    """A one-file image FROM scratch, built in a second or two, tagged `ref`."""
+def tiny_image(client, ref: str, content: str, root: Path) -> None:
+    """A one-file image FROM scratch, built in a second or two, tagged `ref`, and labelled as
+    built from the current sources of the extension it stands in for (so `make push` takes it)."""
     data = io.BytesIO()
     with tarfile.open(fileobj=data, mode="w") as archive:
         for name, body in (("Dockerfile", b"FROM scratch\nCOPY payload /payload\n"), ("payload", content.encode())):
@@ -170,7 +171,10 @@ def tiny_image(client, ref: str, content: str) -> None:
             info.size = len(body)
             archive.addfile(info, io.BytesIO(body))
     data.seek(0)
-    image, _ = client.images.build(fileobj=data, custom_context=True, rm=True)
+    name = ref.split("/", 1)[1].rsplit(":", 1)[0].rsplit("-", 1)[0]  # kamiwazaai/{extension}-{service}:tag
+    extension = next(e for e in extensions.discover(root) if e.name == name)
+    labels = {build.LABEL_CONTEXT_DIGEST: build.source_digest(spec) for spec in build.specs_of(extension, {})}
+    image, _ = client.images.build(fileobj=data, custom_context=True, rm=True, labels=labels)
     repository, tag = ref.rsplit(":", 1)
     image.tag(repository, tag)
 
@@ -226,7 +230,7 @@ def test_a_publish_is_refused_until_the_images_are_pushed_then_pinned_unchanged_
         assert s3_bucket.objects() == {}, "nothing is published, not even the lock"
 
     # pushed with `make push`: published pinned to the digest the registry serves
-    tiny_image(docker_client, f"{repository}:1.0.0-dev", "first build")
+    tiny_image(docker_client, f"{repository}:1.0.0-dev", "first build", root)
     code, out, err = prod(root, "push", "--type", "tool", "--name", name)
     assert code == 0, out + err
     digest = image_registry.manifest_digest(repository, "1.0.0")
@@ -244,7 +248,7 @@ def test_a_publish_is_refused_until_the_images_are_pushed_then_pinned_unchanged_
     assert code == 0 and f"UNCHANGED {name}" in out and s3_bucket.objects() == before, out + err
 
     # a rebuilt image pushed under the same tag: FAIL without FORCE=1, naming the digest change
-    tiny_image(docker_client, f"{repository}:1.0.0-dev", "second build")
+    tiny_image(docker_client, f"{repository}:1.0.0-dev", "second build", root)
     assert prod(root, "push", "--type", "tool", "--name", name)[0] == 0
     new_digest = image_registry.manifest_digest(repository, "1.0.0")
     assert new_digest != digest
@@ -260,7 +264,7 @@ def test_a_publish_is_refused_until_the_images_are_pushed_then_pinned_unchanged_
 def test_pin_digests_0_publishes_the_checked_tag_unpinned(tool, prod, image_registry, docker_client, s3_bucket):
     root, name = tool
     repository = f"kamiwazaai/{name}-mcp"
-    tiny_image(docker_client, f"{repository}:1.0.0-dev", "unpinned")
+    tiny_image(docker_client, f"{repository}:1.0.0-dev", "unpinned", root)
     assert prod(root, "push", "--type", "tool", "--name", name)[0] == 0
     code, out, err = prod(root, "publish-registry", PIN_DIGESTS="0")
     assert code == 0, out + err

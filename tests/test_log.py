@@ -13,17 +13,14 @@ def test_plural():
     assert log.plural(1, "entry", "entries") == "1 entry" and log.plural(3, "entry", "entries") == "3 entries"
 
 
-# `{len(x)} conflicts` prints "1 conflicts"; use log.plural. publish.py and s3.py are being
-# reworded in another change (issue 15 item 7 there); drop them from this list once they use log.plural.
+# `{len(x)} conflicts` prints "1 conflicts"; use log.plural.
 _BARE_PLURAL = re.compile(r"\{len\([^{}]*\)\}\s+[a-z]+(?:s\b|\(s\))")
-_NOT_YET = ("publish.py", "s3.py")
 
 
 def test_no_count_is_pluralised_with_a_bare_s():
     found = [
         f"{path.relative_to(REPO_ROOT)}:{number}: {line.strip()}"
         for path in sorted((REPO_ROOT / "release").rglob("*.py"))
-        if path.name not in _NOT_YET
         for number, line in enumerate(path.read_text().splitlines(), start=1)
         if _BARE_PLURAL.search(line)
     ]

@@ -272,7 +272,7 @@ def test_download_registry(cli, repo, s3_bucket):
     assert code == 0, out + err
     folder = repo / "build/registry-download/dev"
     assert {f"garden/v2/{k}": v for k, v in s3.read_folder(folder).items()} == s3_bucket.objects("garden/v2/")
-    assert "tools.json: 1 entries" in out
+    assert "tools.json: 1 entry" in out
 
 
 # --- failures restore the backup and release the lock ----------------------------------------
