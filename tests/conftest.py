@@ -23,7 +23,8 @@ FIXTURE_MONOREPO = Path(__file__).resolve().parent / "fixtures" / "monorepo"
 # The fixture extensions carry their own tests/ (run by `make test` inside their containers).
 collect_ignore_glob = ["fixtures/*"]
 # Variables the Makefile exports; a test must never inherit them from the shell.
-HARNESS_VARIABLES = (*harness_config.MAKE_VARIABLES, "KAMIWAZA_ROOT", "SOURCE_DATE_EPOCH")
+HARNESS_VARIABLES = (*harness_config.MAKE_VARIABLES, "KAMIWAZA_ROOT", "SOURCE_DATE_EPOCH", "LOCK_TTL",
+                     "S3_CONNECT_TIMEOUT", "S3_READ_TIMEOUT", "S3_MAX_ATTEMPTS")
 
 
 @pytest.fixture(autouse=True)
