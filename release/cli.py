@@ -26,7 +26,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "sync-compose": ("sync_compose", "make sync-compose [TYPE=.. NAME=..] [SINCE=ref] [CHECK=1]  - write docker-compose.appgarden.yml (CHECK=1: fail on drift)"),
     "bump": ("bump", "make bump TYPE=.. NAME=.. [PART=patch|minor|major] [PRE=rc.1] [DRY_RUN=1]  - SemVer bump of kamiwaza.json's version, then sync-compose"),
     "base-images": ("base_images", "make base-images [FORCE=1]  - create the local base images (no registry pull)"),
-    "build": ("build", "make build TYPE=.. NAME=..  - sync-compose, then build kamiwazaai/{ext}-{svc}:{version}-dev"),
+    "build": ("build", "make build TYPE=.. NAME=..  - sync-compose, then build each built service's image (declared or kamiwazaai/{ext}-{svc}) as {version}-dev"),
     "build-all": ("build", "make build-all [SINCE=ref]  - build every extension (or those changed since a git ref)"),
     "test": ("test", "make test TYPE=.. NAME=.. [NO_BUILD=1]  - rebuild stale images, start the extension, wait for health, run its tests/"),
     "test-all": ("test", "make test-all [SINCE=ref]  - test every extension in parallel where ports allow; reports in build/reports/"),

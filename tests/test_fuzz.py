@@ -26,7 +26,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from release import cli, compose_cli, engine, sources, versions
+from release import cli, compose_cli, engine, manifest, sources, versions
 
 FIXTURE = Path(__file__).parent / "fixtures" / "monorepo" / "extensions" / "apps" / "kaizen"
 KAIZEN = Path("extensions/apps/kaizen")
@@ -151,13 +151,17 @@ wrong_values = st.one_of(
 )
 
 
+NULLABLE = {name for name, spec in manifest.schema()["properties"].items() if "null" in (spec.get("type") or ())}
+
+
 @st.composite
 def broken_manifests(draw) -> str:
     data = dict(BASE_MANIFEST)
     kind = draw(st.sampled_from(["wrong-type", "odd-name", "odd-version", "deep", "duplicate", "huge-number", "raw-cut", "not-object"]))
     if kind == "wrong-type":
         field = draw(st.sampled_from(["name", "version", "kamiwaza_version", "preview_image", "template_type", "env_defaults", "validation"]))
-        data[field] = draw(wrong_values.filter(lambda v: not isinstance(v, dict) or field not in ("env_defaults",)))
+        # null is a valid value of the SDK's optional fields (Core reads it as unset), so not a wrong type there
+        data[field] = draw(wrong_values.filter(lambda v: not (isinstance(v, dict) and field == "env_defaults") and not (v is None and field in NULLABLE)))
         if field in ("env_defaults", "validation") and isinstance(data[field], dict):
             data[field] = [data[field]]
         return json.dumps(data)  # NaN/Infinity come out as bare literals, which JSON does not have
