@@ -94,6 +94,20 @@ def run_cli(capsys: pytest.CaptureFixture[str]):
 
 
 @pytest.fixture
+def bucket_cli(run_cli, s3_bucket, monkeypatch: pytest.MonkeyPatch):
+    """`run_cli` with the test bucket's settings in the environment; keyword settings are added to it."""
+    for key, value in s3_bucket.env.items():
+        monkeypatch.setenv(key, value)
+
+    def run(root: Path, *args: str, **env: str) -> tuple[int, str, str]:
+        for key, value in env.items():
+            monkeypatch.setenv(key, value)
+        return run_cli(root, *args)
+
+    return run
+
+
+@pytest.fixture
 def run_checks():
     """Run `pytest checks/` (what `make validate` runs) against another monorepo root."""
     import os

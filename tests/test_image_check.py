@@ -194,24 +194,11 @@ def tool(tmp_path, docker_client):
 
 
 @pytest.fixture
-def prod(cli, image_registry, logged_in):
+def prod(bucket_cli, image_registry, logged_in):
     """Run a command for STAGE=prod against the test registry, with the image check on."""
 
     def run(root: Path, *args: str, **env: str):
-        return cli(root, *args, "--stage", "prod", IMAGE_REGISTRY=image_registry.host, SKIP_IMAGE_CHECK="0", **env)
-
-    return run
-
-
-@pytest.fixture
-def cli(run_cli, s3_bucket, monkeypatch):
-    for key, value in s3_bucket.env.items():
-        monkeypatch.setenv(key, value)
-
-    def run(root: Path, *args: str, **env: str):
-        for key, value in env.items():
-            monkeypatch.setenv(key, value)
-        return run_cli(root, *args)
+        return bucket_cli(root, *args, "--stage", "prod", IMAGE_REGISTRY=image_registry.host, SKIP_IMAGE_CHECK="0", **env)
 
     return run
 
@@ -272,22 +259,22 @@ def test_pin_digests_0_publishes_the_checked_tag_unpinned(tool, prod, image_regi
     assert "not pinned by digest" in out
 
 
-def test_an_unreachable_registry_is_exit_2_naming_image_registry(tool, cli, s3_bucket):
+def test_an_unreachable_registry_is_exit_2_naming_image_registry(tool, bucket_cli, s3_bucket):
     root, _ = tool
     host = f"127.0.0.1:{free_port()}"
-    code, out, err = cli(root, "publish-registry", "--stage", "prod", IMAGE_REGISTRY=host, SKIP_IMAGE_CHECK="0")
+    code, out, err = bucket_cli(root, "publish-registry", "--stage", "prod", IMAGE_REGISTRY=host, SKIP_IMAGE_CHECK="0")
     assert code == 2, out + err
     assert f"cannot reach the image registry {host} (IMAGE_REGISTRY={host})" in err and "Traceback" not in err
     assert s3_bucket.objects() == {}
 
 
-def test_skip_image_check_is_loud_and_publishes_unpinned(cli, tmp_path, s3_bucket):
+def test_skip_image_check_is_loud_and_publishes_unpinned(bucket_cli, tmp_path, s3_bucket):
     root = make_repo(tmp_path / "repo", ("tool", "tool-offline"))
     green(root)
-    code, out, err = cli(root, "publish-registry", "--stage", "prod", SKIP_IMAGE_CHECK="1")
+    code, out, err = bucket_cli(root, "publish-registry", "--stage", "prod", SKIP_IMAGE_CHECK="1")
     assert code == 0, out + err
     assert re.search(r"^WARNING: SKIP_IMAGE_CHECK=1: the 1 project images were NOT looked up", out, re.M)
     assert "published NOT pinned" in out
     assert "@sha256" not in json.dumps(remote_catalog(s3_bucket))
-    code, out, err = cli(root, "publish-registry", "--stage", "prod", SKIP_IMAGE_CHECK="1", PIN_DIGESTS="1")
+    code, out, err = bucket_cli(root, "publish-registry", "--stage", "prod", SKIP_IMAGE_CHECK="1", PIN_DIGESTS="1")
     assert code == 2 and "PIN_DIGESTS=1 needs the digests" in err

@@ -55,22 +55,15 @@ def test_lock_line_and_json():
 # --------------------------------------------------------------------------- end to end against moto
 
 
-@pytest.fixture
-def cli(run_cli, s3_bucket, monkeypatch):
-    for key, value in s3_bucket.env.items():
-        monkeypatch.setenv(key, value)
-    return run_cli
-
-
-def test_list_published_end_to_end(cli, tmp_path, s3_bucket):
+def test_list_published_end_to_end(bucket_cli, tmp_path, s3_bucket):
     root = make_repo(tmp_path / "repo", ("tool", "tool-alpha"), ("app", "app-board"))
     set_manifest(root, "tool-alpha", version="1.2.0", kamiwaza_version=">=0.9.0")
     green(root)
-    code, out, err = cli(root, "list-published")
+    code, out, err = bucket_cli(root, "list-published")
     assert code == 0 and ": 0 releases" in out and "lock: free" in out, out + err
-    assert cli(root, "publish-registry")[0] == 0
+    assert bucket_cli(root, "publish-registry")[0] == 0
 
-    code, out, err = cli(root, "list-published")
+    code, out, err = bucket_cli(root, "list-published")
     assert code == 0, out + err
     lines = out.splitlines()
     header = next(i for i, line in enumerate(lines) if line.startswith("name "))
@@ -82,24 +75,24 @@ def test_list_published_end_to_end(cli, tmp_path, s3_bucket):
     assert lines[-1] == "lock: free"
 
     holder = s3.connect(config.resolve({}, root=root, environ=dict(s3_bucket.env))).acquire("release-bot", ttl=600)
-    code, out, err = cli(root, "list-published", "--json")
+    code, out, err = bucket_cli(root, "list-published", "--json")
     assert code == 0, err
     document = json.loads(out)
     assert [(r["name"], r["version"], r["catalog"], r["pinned"]) for r in document["releases"]] == [
         ("app-board", "0.1.0", "apps.json", "no"), ("tool-alpha", "1.2.0", "tools.json", "no")]
     assert document["lock"]["owner"] == "release-bot" and document["lock"]["token"] == holder.token
-    code, out, _ = cli(root, "list-published")
+    code, out, _ = bucket_cli(root, "list-published")
     assert "lock: held by release-bot" in out and holder.token in out
 
 
-def test_a_pinned_catalog_shows_pinned_and_an_unreadable_one_is_exit_1(cli, tmp_path, s3_bucket):
+def test_a_pinned_catalog_shows_pinned_and_an_unreadable_one_is_exit_1(bucket_cli, tmp_path, s3_bucket):
     root = tmp_path / "empty"
     root.mkdir()
     s3_bucket.put("garden/v2/apps.json", json.dumps([entry("shop", "1.0.0", [f"kamiwazaai/shop-web:1.0.0@{DIGEST}", "postgres:16"])]).encode())
-    code, out, err = cli(root, "list-published", "--stage", "prod", "--json")
+    code, out, err = bucket_cli(root, "list-published", "--stage", "prod", "--json")
     assert code == 0, err
     [release] = json.loads(out)["releases"]
     assert release["pinned"] == "yes" and release["images"] == [f"kamiwazaai/shop-web:1.0.0@{DIGEST}", "postgres:16"]
     s3_bucket.put("garden/v2/tools.json", b"{not json")
-    code, out, err = cli(root, "list-published")
+    code, out, err = bucket_cli(root, "list-published")
     assert code == 1 and "tools.json" in err and "is not a JSON array" in err and "Traceback" not in err

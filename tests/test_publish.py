@@ -72,20 +72,6 @@ def repo(tmp_path):
     return make_repo(tmp_path / "repo", ("tool", "tool-alpha"))
 
 
-@pytest.fixture
-def cli(run_cli, s3_bucket, monkeypatch):
-    """Run `python -m release` in-process with the bucket's settings in the environment."""
-    for key, value in s3_bucket.env.items():
-        monkeypatch.setenv(key, value)
-
-    def run(root: Path, *args: str, **env: str):
-        for key, value in env.items():
-            monkeypatch.setenv(key, value)
-        return run_cli(root, *args)
-
-    return run
-
-
 def remote_catalog(bucket, name: str = "tools.json") -> list[dict]:
     body = bucket.get(f"garden/v2/{name}")
     return [] if body is None else json.loads(body)
@@ -95,10 +81,10 @@ def published(bucket, name: str = "tools.json") -> list[tuple[str, str, str]]:
     return [(e["name"], e["version"], e.get("kamiwaza_version", "")) for e in remote_catalog(bucket, name)]
 
 
-def first_publish(cli, repo, bucket, version="1.0.0", kamiwaza_version=">=0.9.0"):
+def first_publish(bucket_cli, repo, bucket, version="1.0.0", kamiwaza_version=">=0.9.0"):
     set_manifest(repo, "tool-alpha", version=version, kamiwaza_version=kamiwaza_version)
     green(repo)
-    code, out, err = cli(repo, "publish-registry")
+    code, out, err = bucket_cli(repo, "publish-registry")
     assert code == 0, out + err
     return out
 
@@ -126,14 +112,14 @@ ROWS = [
 
 
 @pytest.mark.parametrize(("first", "then", "code", "action", "after"), [row[1:] for row in ROWS], ids=[row[0] for row in ROWS])
-def test_merge_table_end_to_end(cli, repo, s3_bucket, first, then, code, action, after):
+def test_merge_table_end_to_end(bucket_cli, repo, s3_bucket, first, then, code, action, after):
     if first is not None:
-        first_publish(cli, repo, s3_bucket, *first)
+        first_publish(bucket_cli, repo, s3_bucket, *first)
     before = s3_bucket.objects()
     version, kamiwaza_version, extra = then
     set_manifest(repo, "tool-alpha", version=version, kamiwaza_version=kamiwaza_version, **extra)
     green(repo)
-    result, out, err = cli(repo, "publish-registry")
+    result, out, err = bucket_cli(repo, "publish-registry")
     assert result == code, out + err
     assert f"{action:<9} tool-alpha" in out
     assert published(s3_bucket) == [("tool-alpha", v, r) for v, r in after]
@@ -145,12 +131,12 @@ def test_merge_table_end_to_end(cli, repo, s3_bucket, first, then, code, action,
         assert s3_bucket.objects() == before and "already up to date" in out
 
 
-def test_registry_entries_are_tagged_for_the_stage(cli, repo, s3_bucket):
+def test_registry_entries_are_tagged_for_the_stage(bucket_cli, repo, s3_bucket):
     set_manifest(repo, "tool-alpha", version="2.3.4")
     green(repo)
     for stage, tag in (("prod", "2.3.4"), ("stage", "2.3.4-stage")):
         bucket_env = {f"KAMIWAZA_REGISTRY_BUCKET_{stage.upper()}": s3_bucket.name}
-        code, out, err = cli(repo, "publish-registry", "--stage", stage, **bucket_env)
+        code, out, err = bucket_cli(repo, "publish-registry", "--stage", stage, **bucket_env)
         assert code == 0, out + err
         [entry] = remote_catalog(s3_bucket)
         assert entry["docker_images"] == [f"kamiwazaai/tool-alpha-mcp:{tag}"]
@@ -158,10 +144,10 @@ def test_registry_entries_are_tagged_for_the_stage(cli, repo, s3_bucket):
         s3_bucket.client.delete_object(Bucket=s3_bucket.name, Key="garden/v2/tools.json")
 
 
-def test_publishes_apps_tools_and_preview_images(cli, s3_bucket, tmp_path):
+def test_publishes_apps_tools_and_preview_images(bucket_cli, s3_bucket, tmp_path):
     root = make_repo(tmp_path / "repo", ("app", "app-board"), ("service", "service-cache"), ("tool", "tool-alpha"))
     green(root)
-    code, out, err = cli(root, "publish-registry")
+    code, out, err = bucket_cli(root, "publish-registry")
     assert code == 0, out + err
     objects = s3_bucket.objects("garden/v2/")
     assert set(objects) == {"garden/v2/apps.json", "garden/v2/tools.json", "garden/v2/images/app-board.svg",
@@ -175,12 +161,12 @@ def test_publishes_apps_tools_and_preview_images(cli, s3_bucket, tmp_path):
 # --- modes -----------------------------------------------------------------------------------
 
 
-def test_dry_run_leaves_the_bucket_byte_identical(cli, repo, s3_bucket):
-    first_publish(cli, repo, s3_bucket)
+def test_dry_run_leaves_the_bucket_byte_identical(bucket_cli, repo, s3_bucket):
+    first_publish(bucket_cli, repo, s3_bucket)
     before = s3_bucket.objects()
     set_manifest(repo, "tool-alpha", version="1.1.0")
     green(repo)
-    code, out, err = cli(repo, "publish-registry", "--dry-run")
+    code, out, err = bucket_cli(repo, "publish-registry", "--dry-run")
     assert code == 0, out + err
     assert "REPLACE   tool-alpha 1.0.0 -> 1.1.0" in out
     assert "PUT    s3://" in out and "tools.json (changed)" in out
@@ -190,22 +176,22 @@ def test_dry_run_leaves_the_bucket_byte_identical(cli, repo, s3_bucket):
     assert len(list(backups.iterdir())) == 1  # only the first publish's backup
 
 
-def test_dry_run_reports_a_refusal(cli, repo, s3_bucket):
-    first_publish(cli, repo, s3_bucket, version="2.0.0")
+def test_dry_run_reports_a_refusal(bucket_cli, repo, s3_bucket):
+    first_publish(bucket_cli, repo, s3_bucket, version="2.0.0")
     before = s3_bucket.objects()
     set_manifest(repo, "tool-alpha", version="1.0.0")
     green(repo)
-    code, out, err = cli(repo, "publish-registry", "--dry-run")
+    code, out, err = bucket_cli(repo, "publish-registry", "--dry-run")
     assert code == 1 and "FAIL      tool-alpha 1.0.0" in out and "would be refused" in err
     assert s3_bucket.objects() == before
 
 
-def test_force_bypasses_version_rules_but_keeps_lock_and_backup(cli, repo, s3_bucket):
-    first_publish(cli, repo, s3_bucket, version="1.0.0", kamiwaza_version=">=0.9.0")
+def test_force_bypasses_version_rules_but_keeps_lock_and_backup(bucket_cli, repo, s3_bucket):
+    first_publish(bucket_cli, repo, s3_bucket, version="1.0.0", kamiwaza_version=">=0.9.0")
     old = s3_bucket.get("garden/v2/tools.json")
     set_manifest(repo, "tool-alpha", version="1.1.0", kamiwaza_version=">=0.9.5")
     green(repo)
-    code, out, err = cli(repo, "publish-registry", "--force")
+    code, out, err = bucket_cli(repo, "publish-registry", "--force")
     assert code == 0, out + err
     assert "FORCE=1 overrides" in out and "acquire lock" in out
     assert published(s3_bucket) == [("tool-alpha", "1.1.0", ">=0.9.5")]
@@ -214,12 +200,12 @@ def test_force_bypasses_version_rules_but_keeps_lock_and_backup(cli, repo, s3_bu
     assert s3_bucket.get(LOCK_KEY) is None
 
 
-def test_direct_mode_syncs_exactly_with_lock_backup_and_verify(cli, repo, s3_bucket):
+def test_direct_mode_syncs_exactly_with_lock_backup_and_verify(bucket_cli, repo, s3_bucket):
     s3_bucket.put("garden/v2/apps.json", b'[{"name": "hand-made", "version": "9.9.9"}]\n')
     s3_bucket.put("garden/v2/images/stray.png", b"png")
     before = s3_bucket.objects()
     green(repo)
-    code, out, err = cli(repo, "publish-registry-direct")
+    code, out, err = bucket_cli(repo, "publish-registry-direct")
     assert code == 0, out + err
     assert "DELETE images/stray.png" in out and "verified by sha256" in out and "released the lock" in out
     built = repo / "build/kamiwaza-extension-registry/garden/v2"
@@ -236,11 +222,11 @@ def test_missing_settings_exit_2_with_one_error(run_cli, repo):
     assert "Traceback" not in err
 
 
-def test_unreadable_remote_registry_stops_before_writing(cli, repo, s3_bucket):
+def test_unreadable_remote_registry_stops_before_writing(bucket_cli, repo, s3_bucket):
     s3_bucket.put("garden/v2/tools.json", b"{broken")
     before = s3_bucket.objects()
     green(repo)
-    code, out, err = cli(repo, "publish-registry")
+    code, out, err = bucket_cli(repo, "publish-registry")
     assert code == 1 and "cannot be read" in err
     assert s3_bucket.objects() == before
 
@@ -248,33 +234,33 @@ def test_unreadable_remote_registry_stops_before_writing(cli, repo, s3_bucket):
 # --- the lock --------------------------------------------------------------------------------
 
 
-def test_held_lock_refuses_a_second_publisher_with_the_holders_details(cli, repo, s3_bucket):
+def test_held_lock_refuses_a_second_publisher_with_the_holders_details(bucket_cli, repo, s3_bucket):
     remote = s3.connect(settings_for(repo, s3_bucket))
     held = remote.acquire("alice", ttl=600)
     before = s3_bucket.objects()
     green(repo)
-    code, out, err = cli(repo, "publish-registry")
+    code, out, err = bucket_cli(repo, "publish-registry")
     assert code == 1
     assert "held by alice" in err and held.token in err and held.host in err
     assert f"make remove-publish-lock STAGE=dev LOCK_ID={held.token}" in err
     assert s3_bucket.objects() == before, "the holder's lock and the registry are untouched"
 
 
-def test_remove_publish_lock(cli, repo, s3_bucket):
-    code, out, _ = cli(repo, "remove-publish-lock")
+def test_remove_publish_lock(bucket_cli, repo, s3_bucket):
+    code, out, _ = bucket_cli(repo, "remove-publish-lock")
     assert code == 0 and "nothing removed" in out
     remote = s3.connect(settings_for(repo, s3_bucket))
     held = remote.acquire("alice", ttl=600)
-    code, out, err = cli(repo, "remove-publish-lock", LOCK_ID="some-other-token")
+    code, out, err = bucket_cli(repo, "remove-publish-lock", LOCK_ID="some-other-token")
     assert code == 1 and "not removed" in err and s3_bucket.get(LOCK_KEY) is not None
-    code, out, err = cli(repo, "remove-publish-lock", LOCK_ID=held.token)
+    code, out, err = bucket_cli(repo, "remove-publish-lock", LOCK_ID=held.token)
     assert code == 0 and "removed the lock" in out and "held by alice" in out
     assert s3_bucket.get(LOCK_KEY) is None
 
 
-def test_download_registry(cli, repo, s3_bucket):
-    first_publish(cli, repo, s3_bucket)
-    code, out, err = cli(repo, "download-registry")
+def test_download_registry(bucket_cli, repo, s3_bucket):
+    first_publish(bucket_cli, repo, s3_bucket)
+    code, out, err = bucket_cli(repo, "download-registry")
     assert code == 0, out + err
     folder = repo / "build/registry-download/dev"
     assert {f"garden/v2/{k}": v for k, v in s3.read_folder(folder).items()} == s3_bucket.objects("garden/v2/")
@@ -355,9 +341,9 @@ def test_a_foreign_write_is_never_overwritten(two_published, s3_bucket, capsys):
 # --- the green-suite gate ----------------------------------------------------------------------
 
 
-def test_publish_refuses_a_tree_whose_checks_fail(cli, repo, s3_bucket):
+def test_publish_refuses_a_tree_whose_checks_fail(bucket_cli, repo, s3_bucket):
     (find(repo, "tool-alpha").path / "server" / "Dockerfile").unlink()  # a check fails
-    code, out, err = cli(repo, "publish-registry")
+    code, out, err = bucket_cli(repo, "publish-registry")
     # The registry build runs the same rule engine as the checks, so it refuses before the gate
     # (issue 12: a registry is never built from an extension `make validate` refuses).
     assert code == 2
@@ -365,11 +351,11 @@ def test_publish_refuses_a_tree_whose_checks_fail(cli, repo, s3_bucket):
     assert s3_bucket.objects() == {}, "no lock, no probe, no registry"
 
 
-def test_gate_runs_the_checks_and_records_a_pass(cli, repo, s3_bucket):
-    code, out, err = cli(repo, "publish-registry", "--dry-run")
+def test_gate_runs_the_checks_and_records_a_pass(bucket_cli, repo, s3_bucket):
+    code, out, err = bucket_cli(repo, "publish-registry", "--dry-run")
     assert code == 0, out + err
     assert "pytest checks/ passed for tree" in out
-    code, out, err = cli(repo, "publish-registry", "--dry-run")
+    code, out, err = bucket_cli(repo, "publish-registry", "--dry-run")
     assert "recorded green result for tree" in out
 
 
