@@ -18,7 +18,7 @@ import os
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
-from typing import Iterable
+from typing import Any, Iterable, Mapping
 
 import yaml
 
@@ -64,14 +64,26 @@ def load_sources(extension: Extension) -> tuple[manifest.Manifest, dict]:
     return manifest.load(extension.manifest_path), compose.load_compose(extension.compose_path)
 
 
-def render_appgarden(extension: Extension, *, stage: str | None = None) -> str:
+Loaded = tuple[manifest.Manifest, Mapping[str, Any]]  # what load_sources returns
+
+
+def render_appgarden(extension: Extension, *, stage: str | None = None, loaded: Loaded | None = None) -> str:
     """The exact text `make sync-compose` writes for an extension; HarnessError on bad input.
 
     `stage` None gives the plain version tags of the committed file; the registry
-    may ask for a stage's tags (`1.0.0-dev`) without touching the file.
+    may ask for a stage's tags (`1.0.0-dev`) without touching the file. `loaded`:
+    the manifest and compose document when the caller has them already.
     """
-    parsed, document = load_sources(extension)
-    garden = compose.to_appgarden(document, parsed, path=extension.compose_path, stage=stage)
+    parsed, document = loaded or load_sources(extension)
+    return render_document(appgarden_document(extension, parsed, document, stage=stage), parsed)
+
+
+def appgarden_document(extension: Extension, parsed: manifest.Manifest, document: Mapping[str, Any], *, stage: str | None = None) -> dict[str, Any]:
+    """The App Garden document (before rendering) for the sources."""
+    return compose.to_appgarden(document, parsed, path=extension.compose_path, stage=stage)
+
+
+def render_document(garden: Mapping[str, Any], parsed: manifest.Manifest) -> str:
     return compose.render(garden, parsed, sources=(COMPOSE, MANIFEST))
 
 
@@ -80,21 +92,30 @@ def sync(extensions: Iterable[Extension], *, check: bool) -> list[SyncResult]:
     return [sync_one(extension, check=check) for extension in extensions]
 
 
-def sync_one(extension: Extension, *, check: bool) -> SyncResult:
+def sync_one(extension: Extension, *, check: bool, loaded: Loaded | None = None) -> SyncResult:
+    """One extension's App Garden file written or compared. `loaded`: the validated manifest
+    and compose document when the caller has them already (the engine, the registry)."""
     try:
-        expected = render_appgarden(extension)
+        parsed, document = loaded or load_sources(extension)
+        garden = appgarden_document(extension, parsed, document)
     except HarnessError as error:
         return SyncResult(extension, Status.ERROR, problems=error.problems)
     try:
-        current = _read(extension.appgarden_path)
+        current = _current(extension.appgarden_path)
     except HarnessError as error:
         return SyncResult(extension, Status.ERROR, problems=error.problems)
-    if same_content(current, expected):
+    # Drift is about content: a committed document equal to the generated one is unchanged,
+    # decided without rendering text (the pure-Python YAML emitter is the costly part).
+    if current is not None and current[1] is not _UNREADABLE and current[1] == garden:
+        return SyncResult(extension, Status.UNCHANGED)
+    expected = render_document(garden, parsed)
+    text = None if current is None else current[0]
+    if same_content(text, expected):
         return SyncResult(extension, Status.UNCHANGED)
     if check:
-        what = "is missing" if current is None else "is stale: it differs from what `make sync-compose` generates"
+        what = "is missing" if text is None else "is stale: it differs from what `make sync-compose` generates"
         problem = Problem(what, file=extension.appgarden_path, fix=FIX_STALE)
-        return SyncResult(extension, Status.STALE, diff=unified_diff(extension, current, expected), problems=(problem,))
+        return SyncResult(extension, Status.STALE, diff=unified_diff(extension, text, expected), problems=(problem,))
     try:
         fileio.write_atomically(extension.appgarden_path, expected)
     except OSError as error:
@@ -161,6 +182,22 @@ def _read(path: Path) -> str | None:
         if any(problem.message.startswith("is not UTF-8") for problem in error.problems):
             return None
         raise
+
+
+_UNREADABLE = object()  # the committed text is not a YAML document
+
+
+def _current(path: Path) -> tuple[str, Any] | None:
+    """The committed App Garden text and its parsed document, through `sources` (parsed once per
+    process, shared with the engine's rules); `_UNREADABLE` for text that is not YAML."""
+    if not os.path.lexists(path):
+        return None
+    try:
+        source = sources.load_yaml(path)
+    except HarnessError:
+        text = _read(path)  # refuses what may not be read; None for text that is not UTF-8
+        return None if text is None else (text, _UNREADABLE)
+    return source.text, source.data
 
 
 def _display(path: Path) -> str:
