@@ -225,7 +225,11 @@ def check_regular_file(path: Path, *, within: Path | None = None, limit: int | N
 
     `within` (default: the file's folder) is the folder the file must resolve into.
     """
-    path = Path(path)
+    return _checked(Path(path), within, limit, what)[0]
+
+
+def _checked(path: Path, within: Path | None, limit: int | None, what: str) -> tuple[os.stat_result, str]:
+    """check_regular_file's stat, and the path resolved (what read_bytes opens)."""
     folder = os.path.realpath(within if within is not None else path.parent)
     try:
         link = os.lstat(path)
@@ -233,7 +237,10 @@ def check_regular_file(path: Path, *, within: Path | None = None, limit: int | N
         raise HarnessError(f"{what} is missing", file=path, fix=f"create {path.name} (see templates/ for a starting point)") from None
     except OSError as error:
         raise HarnessError(f"cannot read the {what}: {error.strerror}", file=path, fix="make it a readable regular file") from None
-    real = os.path.realpath(path)
+    if within is None and not stat.S_ISLNK(link.st_mode) and path.name not in ("", ".", ".."):
+        real = os.path.join(folder, path.name)  # the folder is resolved and the file is no link: no second walk
+    else:
+        real = os.path.realpath(path)
     if not _inside(real, folder):
         raise HarnessError(
             f"{what} resolves to {real}, outside the extension folder",
@@ -253,16 +260,16 @@ def check_regular_file(path: Path, *, within: Path | None = None, limit: int | N
             file=path,
             fix=f"make it smaller (the limit is set by {IMAGE_LIMIT_VARIABLE if what == 'preview image' else FILE_LIMIT_VARIABLE})",
         )
-    return info
+    return info, real
 
 
 def read_bytes(path: Path, *, within: Path | None = None, limit: int | None = None, what: str = "file") -> bytes:
     """The bytes of a regular file inside `within`, at most `limit` (default KAMIWAZA_MAX_FILE_BYTES)."""
     limit = file_limit() if limit is None else limit
-    check_regular_file(path, within=within, limit=limit, what=what)
+    _, real = _checked(Path(path), within, limit, what)
     flags = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0)
     try:
-        handle = os.open(os.path.realpath(path), flags)
+        handle = os.open(real, flags)
     except OSError as error:
         raise HarnessError(f"cannot open the {what}: {error.strerror}", file=path, fix="make it a readable regular file") from None
     try:
