@@ -358,8 +358,9 @@ class Repo:
             self._inputs[extension] = Inputs(extension, self)
         return self._inputs[extension]
 
+    @cached_property
     def _manifests(self) -> dict[Extension, Mapping[str, Any]]:
-        """Every readable manifest object (schema not required): what uniqueness compares."""
+        """Every readable manifest object (schema not required): what uniqueness compares (read once)."""
         found = {}
         for extension in self.extensions:
             try:
@@ -372,12 +373,12 @@ class Repo:
 
     @cached_property
     def name_groups(self) -> dict[Extension, dict[Extension, str | None]]:
-        names = {e: (d.get("name") if isinstance(d.get("name"), str) else e.name) for e, d in self._manifests().items()}
+        names = {e: (d.get("name") if isinstance(d.get("name"), str) else e.name) for e, d in self._manifests.items()}
         return rules.holders_of_same_value(names)
 
     @cached_property
     def preview_groups(self) -> dict[Extension, dict[Extension, str | None]]:
-        return rules.holders_of_same_value({e: rules.preview_image_key(d) for e, d in self._manifests().items()})
+        return rules.holders_of_same_value({e: rules.preview_image_key(d) for e, d in self._manifests.items()})
 
     def source_privileges_failed(self, inputs: Inputs) -> bool:
         try:
