@@ -314,3 +314,32 @@ def test_unreadable_yaml_on_disk_is_stale(sample_repo):
 )
 def test_same_content_compares_documents(current, expected, same):
     assert sync.same_content(current, expected) is same
+
+
+# --- Drift decided on documents before any text is rendered ----------------------------------------
+
+from hypothesis import given  # noqa: E402
+
+from tests.test_compose_properties import PROPERTY_SETTINGS, compose_documents  # noqa: E402
+
+
+@PROPERTY_SETTINGS
+@given(compose_documents())
+def test_the_rendered_text_reads_back_as_the_document_it_was_rendered_from(case):
+    # sync_one calls a committed file unchanged when its document equals the generated one,
+    # without rendering: that is the old text comparison only because rendering is faithful.
+    document, manifest = case
+    for stage in (None, "dev", "prod"):
+        garden = compose.to_appgarden(document, manifest, stage=stage)
+        assert compose.parse_yaml(compose.render(garden, manifest)) == garden
+
+
+def test_a_document_equal_file_in_other_formatting_is_unchanged_and_a_changed_value_is_stale(sample_repo):
+    kaizen = _extension(sample_repo, "app/kaizen")
+    document = compose.parse_yaml(kaizen.appgarden_path.read_text())
+    kaizen.appgarden_path.write_text(json.dumps(document, indent=1) + "\n")  # JSON is YAML: same document, other text
+    assert sync.check(kaizen).status is sync.Status.UNCHANGED
+    document["services"]["backend"]["image"] += "-other"
+    kaizen.appgarden_path.write_text(json.dumps(document, indent=1) + "\n")
+    result = sync.check(kaizen)
+    assert result.status is sync.Status.STALE and "-other" in result.diff
