@@ -397,7 +397,7 @@ def steps(python: str, root: Path, remote: Path, local: Path, *, merge_available
     junit = root / "build" / "reports" / "validate.xml"
     return (
         # exactly `make validate` (no xdist: one item per family per extension is too cheap for it;
-        # Compose's subprocesses run in the engine's threads), the JUnit report inside the synthetic monorepo
+        # Compose's model runs in process), the JUnit report inside the synthetic monorepo
         Step("validate", "make validate (pytest checks/, plugin autoload off)",
              (python, "-m", "pytest", "checks/", *checks_run.FAST_PYTEST_ARGS, f"--junitxml={junit}"),
              TARGET_RATIOS["validate"], env={"KAMIWAZA_ROOT": str(root), **checks_run.FAST_PYTEST_ENV}),
