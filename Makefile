@@ -17,7 +17,7 @@ bootstrap: ; bash scripts/bootstrap.sh
 base-images: ; bash scripts/base-images.sh
 new: ; $(RELEASE) new
 list: ; @$(RELEASE) list
-validate: ; PYTEST_DISABLE_PLUGIN_AUTOLOAD=1 $(PYTHON) -m pytest checks/ -p xdist -p no:cacheprovider --junitxml=build/reports/validate.xml $(PYTEST_ARGS)
+validate: ; PYTEST_DISABLE_PLUGIN_AUTOLOAD=1 $(PYTHON) -m pytest checks/ -p xdist -p no:cacheprovider -p no:logging -p no:warnings -p no:unraisableexception -p no:threadexception -p no:faulthandler -p no:legacypath -p no:doctest -p no:pastebin -p no:stepwise -p no:setuponly -p no:setupplan --junitxml=build/reports/validate.xml $(PYTEST_ARGS)
 tests: ; $(PYTHON) -m pytest -n auto
 sync-compose: ; $(RELEASE) sync-compose
 bump: ; $(RELEASE) bump

@@ -16,8 +16,9 @@ Two halves:
     CPU time of the process and its children (wait4), and the peak memory of the
     step's whole process tree: the sum of the processes' proportional set sizes,
     sampled from /proc every 100 ms (a sample costs ~3 ms of CPU), and never less
-    than the largest single process's max RSS. No test asserts any time: speed is
-    measured here, never asserted.
+    than the largest single process's peak RSS since its exec (VmHWM; the child's
+    ru_maxrss would also count this process's memory, shared between fork and exec).
+    No test asserts any time: speed is measured here, never asserted.
 
 Memory is in MiB (2**20 bytes), shown as MB.
 """
@@ -396,7 +397,7 @@ def steps(python: str, root: Path, remote: Path, local: Path, *, merge_available
     junit = root / "build" / "reports" / "validate.xml"
     return (
         # exactly `make validate` (no xdist: one item per family per extension is too cheap for it;
-        # Compose's subprocesses run in the engine's threads), the JUnit report inside the synthetic monorepo
+        # Compose's model runs in process), the JUnit report inside the synthetic monorepo
         Step("validate", "make validate (pytest checks/, plugin autoload off)",
              (python, "-m", "pytest", "checks/", *checks_run.FAST_PYTEST_ARGS, f"--junitxml={junit}"),
              TARGET_RATIOS["validate"], env={"KAMIWAZA_ROOT": str(root), **checks_run.FAST_PYTEST_ENV}),
@@ -477,20 +478,37 @@ def _memory_kib(pid: int) -> int:
     return int(statm.split()[1]) * _PAGE // 1024 if statm else 0
 
 
+def _high_water_kib(pid: int) -> int:
+    """The process's peak resident set since its exec (VmHWM), 0 when unknown."""
+    status = _read(f"/proc/{pid}/status")
+    for line in (status or b"").splitlines():
+        if line.startswith(b"VmHWM:"):
+            return int(line.split()[1])
+    return 0
+
+
 def tree_memory_mb(pid: int) -> float:
-    """Memory of a process tree now: the sum of each process's proportional set size.
+    """Memory of a process tree: the sum of each process's proportional set size now, or
+    the largest single process's peak resident set since its exec, whichever is larger.
 
     A child that has not yet exec'd (same command line as its parent, between fork and
-    exec) shares its parent's memory and is not counted again.
+    exec) shares its parent's memory and is not counted again. VmHWM is a high-water
+    mark, so a sample also catches a peak reached between samples.
     """
     tree = _process_tree(pid)
     lines = {member: _read(f"/proc/{member}/cmdline") for member in tree}
-    total = sum(_memory_kib(member) for member, parent in tree.items() if parent == 0 or lines[member] != lines.get(parent))
-    return total / 1024
+    counted = [member for member, parent in tree.items() if parent == 0 or lines[member] != lines.get(parent)]
+    total = sum(_memory_kib(member) for member in counted)
+    return max(total, max((_high_water_kib(member) for member in counted), default=0)) / 1024
 
 
 def run_once(argv: Sequence[str], cwd: Path, env: Mapping[str, str], log_path: Path, interval: float = 0.1) -> Run:
-    """Run one command; wall time, peak memory of its process tree, exit code. Output goes to `log_path`."""
+    """Run one command; wall time, peak memory of its process tree, exit code. Output goes to `log_path`.
+
+    Memory comes from /proc samples (see tree_memory_mb). The child's own ru_maxrss is used
+    only where /proc is missing: on Linux it also counts the memory of this (large) process
+    that the child shared between fork and exec, so it overstates a small step.
+    """
     peak = [0.0]
     done = threading.Event()
     sampling = os.path.isdir("/proc")
@@ -513,7 +531,7 @@ def run_once(argv: Sequence[str], cwd: Path, env: Mapping[str, str], log_path: P
             sampler.join()
     process.returncode = os.waitstatus_to_exitcode(status)
     largest = usage.ru_maxrss / (2**20 if sys.platform == "darwin" else 1024)  # bytes on macOS, KiB on Linux
-    return Run(seconds, usage.ru_utime + usage.ru_stime, max(peak[0], largest), process.returncode)
+    return Run(seconds, usage.ru_utime + usage.ru_stime, peak[0] if sampling and peak[0] > 0 else largest, process.returncode)
 
 
 @dataclass(frozen=True)

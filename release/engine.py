@@ -123,6 +123,10 @@ class Inputs:
     def manifest_data(self) -> Mapping[str, Any]:
         return self._once("manifest", lambda: _manifest_data(self.extension))
 
+    def parsed_manifest(self) -> manifest.Manifest:
+        """The schema-valid manifest as `manifest.load` gives it (validated once, here)."""
+        return manifest.Manifest(self.extension.manifest_path, self.manifest_data())
+
     def manifest_if_valid(self) -> Mapping[str, Any] | None:
         try:
             return self.manifest_data()
@@ -272,10 +276,10 @@ def _appgarden_present(inputs: Inputs) -> list[Problem]:
 
 
 def _appgarden_in_sync(inputs: Inputs) -> list[Problem]:
-    inputs.compose_or_skip()
+    document = inputs.compose_or_skip()
     if not os.path.lexists(inputs.extension.appgarden_path):
         raise Skip(f"there is no {APPGARDEN_COMPOSE} (appgarden/present says whether one is required)")
-    result = sync.check(inputs.extension)
+    result = sync.sync_one(inputs.extension, check=True, loaded=(inputs.parsed_manifest(), document))
     if result.ok:
         return []
     if result.diff:
@@ -354,8 +358,9 @@ class Repo:
             self._inputs[extension] = Inputs(extension, self)
         return self._inputs[extension]
 
+    @cached_property
     def _manifests(self) -> dict[Extension, Mapping[str, Any]]:
-        """Every readable manifest object (schema not required): what uniqueness compares."""
+        """Every readable manifest object (schema not required): what uniqueness compares (read once)."""
         found = {}
         for extension in self.extensions:
             try:
@@ -368,12 +373,12 @@ class Repo:
 
     @cached_property
     def name_groups(self) -> dict[Extension, dict[Extension, str | None]]:
-        names = {e: (d.get("name") if isinstance(d.get("name"), str) else e.name) for e, d in self._manifests().items()}
+        names = {e: (d.get("name") if isinstance(d.get("name"), str) else e.name) for e, d in self._manifests.items()}
         return rules.holders_of_same_value(names)
 
     @cached_property
     def preview_groups(self) -> dict[Extension, dict[Extension, str | None]]:
-        return rules.holders_of_same_value({e: rules.preview_image_key(d) for e, d in self._manifests().items()})
+        return rules.holders_of_same_value({e: rules.preview_image_key(d) for e, d in self._manifests.items()})
 
     def source_privileges_failed(self, inputs: Inputs) -> bool:
         try:

@@ -60,7 +60,6 @@ from referencing import Registry, Resource
 
 from release import compose, engine, fileio, images, log, manifest, rules, sync, versions
 from release import sources as safe_files
-from release import extensions as discovery
 from release.errors import HarnessError, Problem
 from release.extensions import Extension
 
@@ -154,19 +153,21 @@ def _json_path(base: str, location: Iterable[Any]) -> str:
     return text
 
 
-def entry_problems(entry: Any, *, stage: str | None = None, file: Path | str | None = None, base: str = "$") -> list[Problem]:
+def entry_problems(entry: Any, *, stage: str | None = None, file: Path | str | None = None, base: str = "$", used: Sequence[str] | None = None) -> list[Problem]:
     """Schema violations of one entry; with `stage`, also every image not tagged for it
-    and any difference between `docker_images` and the images `compose_yml` uses."""
+    and any difference between `docker_images` and the images `compose_yml` uses.
+    `used`: those images when the caller knows them (it rendered compose_yml from that
+    document), so the text is not parsed again."""
     problems = _schema_problems(entry, ENTRY_SCHEMA_PATH, file, base)
     if problems or stage is None:
         return problems
-    return _stage_problems(entry, stage, file, base)
+    return _stage_problems(entry, stage, file, base, used)
 
 
-def _stage_problems(entry: Mapping[str, Any], stage: str, file: Path | str | None, base: str) -> list[Problem]:
+def _stage_problems(entry: Mapping[str, Any], stage: str, file: Path | str | None, base: str, used: Sequence[str] | None = None) -> list[Problem]:
     tag = images.stage_tag(entry["version"], stage)
     try:
-        expected = entry_images(entry["compose_yml"], entry.get("image"))
+        expected = entry_images(entry["compose_yml"], entry.get("image")) if used is None else _with_manifest_image(list(dict.fromkeys(used)), entry.get("image"))
     except (yaml.YAMLError, HarnessError, AttributeError, TypeError):
         return [Problem("compose_yml is not a compose document with services", file=file, field=f"{base}.compose_yml", fix="rebuild with `make build-registry`")]
     extras = [ref for ref in entry.get("extra_docker_images") or [] if isinstance(ref, str)]
@@ -263,19 +264,24 @@ def images_in(compose_yml: str) -> tuple[str, ...]:
 def entry_images(compose_yml: str, image: Any = None) -> list[str]:
     """`docker_images` as Kamiwaza writes it: each service's image in the compose file's
     service order, once each; then the manifest's top-level `image` when no service uses it."""
-    listed = list(dict.fromkeys(images_in(compose_yml)))
+    return _with_manifest_image(list(dict.fromkeys(images_in(compose_yml))), image)
+
+
+def _with_manifest_image(listed: list[str], image: Any) -> list[str]:
     if isinstance(image, str) and image not in listed:
         listed.append(image)
     return listed
 
 
-def make_entry(extension: Extension, data: Mapping[str, Any], staged_compose: str, stage: str) -> dict[str, Any]:
+def make_entry(extension: Extension, data: Mapping[str, Any], staged_compose: str, stage: str, *, used: Sequence[str] | None = None) -> dict[str, Any]:
     """One registry entry from a validated manifest and its App Garden text for `stage`.
 
     Every manifest key is kept as written, except: `image` and each `extra_docker_images`
     item are published for the stage (`images.manifest_image`), and `preview_image`
     becomes `images/<file>`. Added: `template_type` (when missing), `compose_yml` (the
-    App Garden file text for the stage, byte for byte) and `docker_images`.
+    App Garden file text for the stage, byte for byte) and `docker_images`. `used`: the
+    services' images (`compose_images`) of the document `staged_compose` was rendered
+    from, when the caller has it (the text is then not parsed again).
     """
     entry = copy.deepcopy(dict(data))
     entry.setdefault("template_type", extension.type)
@@ -286,7 +292,8 @@ def make_entry(extension: Extension, data: Mapping[str, Any], staged_compose: st
     if isinstance(extras, list):
         entry["extra_docker_images"] = list(dict.fromkeys(images.manifest_image(ref, version, stage) if isinstance(ref, str) else ref for ref in extras))
     entry["compose_yml"] = staged_compose
-    entry["docker_images"] = entry_images(staged_compose, entry.get("image"))
+    images_used = images_in(staged_compose) if used is None else used
+    entry["docker_images"] = _with_manifest_image(list(dict.fromkeys(images_used)), entry.get("image"))
     key = rules.preview_image_key(entry)
     if key is not None:
         entry["preview_image"] = f"{IMAGES_DIR}/{key}"
@@ -323,6 +330,7 @@ class _Source:
     extension: Extension
     entry: dict[str, Any]
     preview: Path | None  # the file to copy into images/
+    used: tuple[str, ...]  # the services' images of the document compose_yml was rendered from
 
 
 def build_registry(
@@ -347,7 +355,7 @@ def build_registry(
     entries = [s.entry for s in sources]
     problems = duplicate_problems(entries, sources=[s.extension.id for s in sources])
     for source in sources:
-        problems += entry_problems(source.entry, stage=stage, file=source.extension.manifest_path)
+        problems += entry_problems(source.entry, stage=stage, file=source.extension.manifest_path, used=source.used)
     if problems:
         raise HarnessError(problems=problems)
     ordered = sorted(sources, key=lambda s: sort_key(s.entry))
@@ -357,7 +365,9 @@ def build_registry(
         "generated_at": source_date(env).strftime(TIME_FORMAT),
         "extensions": [s.entry for s in ordered],
     }
-    problems = registry_problems(document, file=build_dir / REGISTRY_FILE)
+    # Each entry passed the entry schema and its stage check above (the registry schema's items
+    # are that schema); the document's own fields are checked here, entries not a second time.
+    problems = registry_problems({**document, "extensions": []}, file=build_dir / REGISTRY_FILE)
     if problems:  # a harness bug if it happens: entries were validated above
         raise HarnessError(problems=problems, exit_code=1)
     try:
@@ -373,14 +383,17 @@ def build_registry(
 
 
 def _collect(root: Path, stage: str, env: Mapping[str, str]) -> list[_Source]:
-    # The gate: every rule of `make validate` (release.engine), before any entry is made.
-    engine.require_valid(root, env)
+    # The gate: every rule of `make validate` (release.engine), before any entry is made; the
+    # entries are then made from the sources the engine loaded (each file read and parsed once).
+    repo = engine.Repo(root, env)
+    refusal = engine.refusal(repo.run())
+    if refusal is not None:
+        raise refusal
     problems: list[Problem] = []
     sources: list[_Source] = []
-    prefixes = rules.preview_prefixes(env)
-    for extension in discovery.discover(root):
+    for extension in repo.extensions:
         try:
-            sources.append(_source(extension, stage, prefixes))
+            sources.append(_source(repo.inputs(extension), stage))
         except HarnessError as error:
             problems += error.problems
     if problems:
@@ -388,11 +401,14 @@ def _collect(root: Path, stage: str, env: Mapping[str, str]) -> list[_Source]:
     return sources
 
 
-def _source(extension: Extension, stage: str, prefixes: Sequence[str]) -> _Source:
-    data = manifest.load(extension.manifest_path).data  # validated by the engine in _collect
-    entry = make_entry(extension, data, sync.render_appgarden(extension, stage=stage), stage)
-    key = rules.preview_image_key(data)
-    return _Source(extension, entry, extension.path / data["preview_image"] if key else None)
+def _source(inputs: engine.Inputs, stage: str) -> _Source:
+    extension = inputs.extension
+    parsed = inputs.parsed_manifest()  # validated by the engine in _collect
+    garden = sync.appgarden_document(extension, parsed, inputs.compose_document(), stage=stage)
+    used = tuple(compose_images(garden))
+    entry = make_entry(extension, parsed.data, sync.render_document(garden, parsed), stage, used=used)
+    key = rules.preview_image_key(parsed.data)
+    return _Source(extension, entry, extension.path / parsed.data["preview_image"] if key else None, used)
 
 
 def _write(build_dir: Path, document: Mapping[str, Any], sources: Sequence[_Source]) -> None:
@@ -403,7 +419,7 @@ def _write(build_dir: Path, document: Mapping[str, Any], sources: Sequence[_Sour
     staging = Path(tempfile.mkdtemp(prefix=_STAGING_PREFIX, dir=build_dir))
     try:
         garden = garden_path(staging)
-        write_garden(garden, catalogs(document["extensions"]))
+        write_garden(garden, catalogs(document["extensions"]), validate=False)  # validated in build_registry
         (garden / IMAGES_DIR).mkdir()
         for source in sources:
             if source.preview is not None:

@@ -17,8 +17,8 @@ one set of limits holds for `make validate`, `sync-compose` and the registry:
 YAML is read from the parser's event stream (libyaml's CParser when present, the
 pure parser otherwise) with Compose's YAML 1.2 core scalar rules; tabs as
 indentation are refused by both parsers' scanners. Each parsed file remembers
-where every field starts (`Source.position`), so a Problem can carry
-`line:column`. A file is parsed once per process while its (mtime, size) holds.
+where every field starts (`Source.position`, found when a problem first asks),
+so a Problem can carry `line:column`. A file is parsed once per process while its (mtime, size) holds.
 """
 
 from __future__ import annotations
@@ -119,7 +119,7 @@ class Source:
     _locate: Callable[[str], dict[Path_, tuple[int, int]]] | None = field(default=None, repr=False)
 
     def positions(self) -> dict[Path_, tuple[int, int]]:
-        if self._positions is None:  # JSON: scanned only when a problem asks
+        if self._positions is None:  # found only when a problem asks
             self._positions = self._locate(self.text) if self._locate else {}
         return self._positions
 
@@ -225,7 +225,11 @@ def check_regular_file(path: Path, *, within: Path | None = None, limit: int | N
 
     `within` (default: the file's folder) is the folder the file must resolve into.
     """
-    path = Path(path)
+    return _checked(Path(path), within, limit, what)[0]
+
+
+def _checked(path: Path, within: Path | None, limit: int | None, what: str) -> tuple[os.stat_result, str]:
+    """check_regular_file's stat, and the path resolved (what read_bytes opens)."""
     folder = os.path.realpath(within if within is not None else path.parent)
     try:
         link = os.lstat(path)
@@ -233,7 +237,10 @@ def check_regular_file(path: Path, *, within: Path | None = None, limit: int | N
         raise HarnessError(f"{what} is missing", file=path, fix=f"create {path.name} (see templates/ for a starting point)") from None
     except OSError as error:
         raise HarnessError(f"cannot read the {what}: {error.strerror}", file=path, fix="make it a readable regular file") from None
-    real = os.path.realpath(path)
+    if within is None and not stat.S_ISLNK(link.st_mode) and path.name not in ("", ".", ".."):
+        real = os.path.join(folder, path.name)  # the folder is resolved and the file is no link: no second walk
+    else:
+        real = os.path.realpath(path)
     if not _inside(real, folder):
         raise HarnessError(
             f"{what} resolves to {real}, outside the extension folder",
@@ -253,16 +260,16 @@ def check_regular_file(path: Path, *, within: Path | None = None, limit: int | N
             file=path,
             fix=f"make it smaller (the limit is set by {IMAGE_LIMIT_VARIABLE if what == 'preview image' else FILE_LIMIT_VARIABLE})",
         )
-    return info
+    return info, real
 
 
 def read_bytes(path: Path, *, within: Path | None = None, limit: int | None = None, what: str = "file") -> bytes:
     """The bytes of a regular file inside `within`, at most `limit` (default KAMIWAZA_MAX_FILE_BYTES)."""
     limit = file_limit() if limit is None else limit
-    check_regular_file(path, within=within, limit=limit, what=what)
+    _, real = _checked(Path(path), within, limit, what)
     flags = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0)
     try:
-        handle = os.open(os.path.realpath(path), flags)
+        handle = os.open(real, flags)
     except OSError as error:
         raise HarnessError(f"cannot open the {what}: {error.strerror}", file=path, fix="make it a readable regular file") from None
     try:
@@ -607,9 +614,10 @@ class _Frame:
 _MISSING = object()
 
 
-def _build_yaml(parser: Any, limit: int) -> tuple[Any, dict[Path_, tuple[int, int]]]:
-    """The document from the parser's events, with every field's mark; limits enforced as it goes."""
-    positions: dict[Path_, tuple[int, int]] = {(): (1, 1)}
+def _build_yaml(parser: Any, limit: int, record: bool = True) -> tuple[Any, dict[Path_, tuple[int, int]] | None]:
+    """The document from the parser's events, with every field's mark (unless not `record`);
+    limits enforced as it goes."""
+    positions: dict[Path_, tuple[int, int]] | None = {(): (1, 1)} if record else None
     anchors: dict[str, tuple[Any, int]] = {}
     stack: list[_Frame] = []
     aliases = 0
@@ -684,7 +692,8 @@ def _build_yaml(parser: Any, limit: int) -> tuple[Any, dict[Path_, tuple[int, in
         if event.tag not in (None, "!", "tag:yaml.org,2002:map", "tag:yaml.org,2002:seq"):
             raise _YamlRefused(f"tag {event.tag} is not supported here", event.start_mark, parts, fix="remove the tag (Compose files need plain YAML values)")
         mark = event.start_mark
-        positions.setdefault(parts, (mark.line + 1, mark.column + 1))
+        if positions is not None:
+            positions.setdefault(parts, (mark.line + 1, mark.column + 1))
         container: Any = {} if kind is yaml.MappingStartEvent else []
         stack.append(_Frame("map" if kind is yaml.MappingStartEvent else "seq", container, parts, event.anchor))
     if result is _MISSING:
@@ -704,7 +713,7 @@ def _child_parts(stack: list[_Frame]) -> Any:
     return (*frame.parts, frame.key)
 
 
-def _attach(stack: list[_Frame], value: Any, size: int, parts: Path_, event: Any, positions: dict[Path_, tuple[int, int]]) -> None:
+def _attach(stack: list[_Frame], value: Any, size: int, parts: Path_, event: Any, positions: dict[Path_, tuple[int, int]] | None) -> None:
     if not stack:
         return
     frame = stack[-1]
@@ -713,8 +722,9 @@ def _attach(stack: list[_Frame], value: Any, size: int, parts: Path_, event: Any
         raise _YamlRefused(f"expands to more than {MAX_EXPANDED_NODES} nodes through its aliases", event.start_mark, frame.parts, fix="write the values out; alias bombs are refused")
     if frame.kind == "seq":
         frame.value.append(value)
-        mark = event.start_mark
-        positions.setdefault(parts, (mark.line + 1, mark.column + 1))
+        if positions is not None:
+            mark = event.start_mark
+            positions.setdefault(parts, (mark.line + 1, mark.column + 1))
         return
     if not frame.has_key:  # this is a key
         if isinstance(value, (dict, list)):
@@ -722,8 +732,9 @@ def _attach(stack: list[_Frame], value: Any, size: int, parts: Path_, event: Any
         if value is not _MERGE and value in frame.value:
             raise _YamlRefused(f"duplicate key {value!r}", event.start_mark, (*frame.parts, value), fix="keep one of the two entries: with duplicate keys the last silently wins")
         frame.key, frame.has_key = value, True
-        mark = event.start_mark
-        positions[(*frame.parts, value)] = (mark.line + 1, mark.column + 1)
+        if positions is not None:
+            mark = event.start_mark
+            positions[(*frame.parts, value)] = (mark.line + 1, mark.column + 1)
         return
     key = frame.key
     frame.key, frame.has_key = None, False
@@ -740,7 +751,8 @@ def parse_yaml(text: str, path: Path | str | None = None) -> Source:
     """Compose YAML with every limit; HarnessError (with line and column) on anything refused."""
     source_path = Path(path) if path is not None else Path("<text>")
     try:
-        data, positions = _build_yaml(_Parser(text), max_depth())
+        limit = max_depth()
+        data, _ = _build_yaml(_Parser(text), limit, record=False)
     except _YamlRefused as refused:
         mark = refused.mark
         field = _compose_field(refused.parts) if refused.parts else None
@@ -757,7 +769,9 @@ def parse_yaml(text: str, path: Path | str | None = None) -> Source:
         ) from None
     except (UnicodeError, ValueError) as error:  # libyaml on characters it cannot carry
         raise HarnessError(f"is not valid YAML: {error}", file=path, fix="remove unusual characters (lone surrogates, control characters)") from None
-    return Source(source_path, data, text, _positions=positions)
+    # Positions are found again only when a problem asks for one (most files have none):
+    # kept for every file, they were a third of validate's memory at N=800.
+    return Source(source_path, data, text, _locate=lambda t: _build_yaml(_Parser(t), limit)[1] or {})
 
 
 def _compose_field(parts: Path_) -> str:

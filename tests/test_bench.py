@@ -221,3 +221,11 @@ def test_bench_reads_n_and_rejects_bad_sizes(tmp_path, run_cli, monkeypatch):
     monkeypatch.setenv("N", "zero")
     code, out, err = run_cli(tmp_path, "bench")
     assert code == 2 and 'N="zero"' in err and "Traceback" not in err
+
+
+def test_make_validate_runs_the_arguments_the_bench_times():
+    from release import checks_run
+
+    line = next(line for line in (Path(__file__).resolve().parent.parent / "Makefile").read_text().splitlines() if line.startswith("validate:"))
+    assert f"pytest checks/ {' '.join(checks_run.FAST_PYTEST_ARGS)} " in line
+    assert all(f"{key}={value}" in line for key, value in checks_run.FAST_PYTEST_ENV.items())
