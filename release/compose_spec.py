@@ -687,7 +687,7 @@ def _service_problems(document: Mapping[str, Any], name: str, service: Mapping[s
         if isinstance(entry, float):
             message = f"port {entry} is not a whole number"
         elif isinstance(entry, int) and not isinstance(entry, bool):
-            message = "port 0 has no target port" if entry == 0 else port_problem(str(entry))
+            message = port_problem(str(entry))
         elif isinstance(entry, str):
             message = port_problem(entry)
         if message:
@@ -767,6 +767,8 @@ def port_problem(spec: str) -> str | None:
     container_range = _port_range(container)
     if container_range is None:
         return f'invalid container port "{container}" in port "{spec}"'
+    if container_range[0] == 0:  # Compose reads container port 0 as no port at all
+        return f'port "{spec}" has no target port (container port 0)'
     if host:
         host_range = _port_range(host)
         if host_range is None:
