@@ -341,14 +341,25 @@ def _float(text: str) -> float:
     return value
 
 
-_JSON_STRING = re.compile(r'"(?:[^"\\]|\\.)*"', re.DOTALL)
+_JSON_STRING = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"', re.DOTALL)  # unrolled: one step per run, not per character
 _JSON_BRACKET = re.compile(r"[\[\]{}]")
 
 
 def _json_too_deep(text: str, limit: int) -> int | None:
-    """Offset of the first bracket nested deeper than `limit` (strings blanked, offsets kept)."""
+    """Offset of the first bracket nested deeper than `limit` (brackets inside strings do not count)."""
     if text.count("[") + text.count("{") <= limit:
         return None
+    depth = 0
+    # the common case first: strings emptied (a C-level substitution), only the depth counted
+    for bracket in _JSON_BRACKET.findall(_JSON_STRING.sub('""', text)):
+        depth += 1 if bracket in "[{" else -1
+        if depth > limit:
+            return _json_deep_offset(text, limit)
+    return None
+
+
+def _json_deep_offset(text: str, limit: int) -> int | None:
+    """Where the nesting first passes `limit` in the original text (strings blanked, offsets kept)."""
     blank = _JSON_STRING.sub(lambda m: '"' + " " * (len(m.group()) - 2) + '"', text)
     depth = 0
     for match in _JSON_BRACKET.finditer(blank):
