@@ -15,13 +15,10 @@ from __future__ import annotations
 
 import difflib
 import os
-import re
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
 from typing import Any, Iterable, Mapping
-
-import yaml
 
 from release import compose, fileio, manifest, sources
 from release.errors import HarnessError, Problem, render_problems
@@ -85,81 +82,11 @@ def appgarden_document(extension: Extension, parsed: manifest.Manifest, document
 
 
 def render_document(garden: Mapping[str, Any], parsed: manifest.Manifest) -> str:
-    """`compose.render`'s exact text; through libyaml's emitter when the document allows (below)."""
-    if _LibyamlDumper is None or not _plain_ascii(garden):
-        return compose.render(garden, parsed, sources=SOURCES)
-    empty = compose.render({}, parsed, sources=SOURCES)  # the header, as compose.render writes it
-    header = empty[: len(empty) - len(compose.dump_yaml({}))]
-    text = yaml.dump(dict(garden), Dumper=_LibyamlDumper, sort_keys=False, default_flow_style=False, allow_unicode=True, width=1 << 16, indent=2)
-    return header + _indent_sequences(text)
+    """The App Garden text for an App Garden document: `compose.render` with this file's sources."""
+    return compose.render(garden, parsed, sources=SOURCES)
 
-
-# --------------------------------------------------------------------------- rendering, faster
-# compose.render (PyYAML's pure-Python emitter) defines the text; rendering was a quarter of
-# build-registry. libyaml's emitter, fed the same representers and resolvers, writes the same
-# bytes for documents of mappings with non-empty keys shorter than 128 characters, lists,
-# whole numbers, booleans, nulls and one-line printable-ASCII strings, except that it writes a
-# block sequence inside a mapping at its key's column where compose's dumper indents it by 2
-# (`_indent_sequences` adds those 2). Anything else takes compose.render itself.
-# tests/test_sync.py checks the two agree byte for byte on generated documents.
 
 SOURCES = (COMPOSE, MANIFEST)
-_PRINTABLE_ASCII = re.compile(r"[\x20-\x7e]*\Z")
-
-try:
-    from yaml.cyaml import CEmitter as _CEmitter
-except ImportError:  # pragma: no cover - PyYAML built without libyaml
-    _LibyamlDumper = None
-else:
-
-    class _LibyamlDumper(_CEmitter, yaml.representer.SafeRepresenter, yaml.resolver.Resolver):  # type: ignore[no-redef]
-        def __init__(self, stream: Any, default_style: Any = None, default_flow_style: Any = False, canonical: Any = None, indent: Any = None,
-                     width: Any = None, allow_unicode: Any = None, line_break: Any = None, encoding: Any = None, explicit_start: Any = None,
-                     explicit_end: Any = None, version: Any = None, tags: Any = None, sort_keys: bool = True) -> None:
-            _CEmitter.__init__(self, stream, canonical=canonical, indent=indent, width=width, encoding=encoding, allow_unicode=allow_unicode,
-                               line_break=line_break, explicit_start=explicit_start, explicit_end=explicit_end, version=version, tags=tags)
-            yaml.representer.SafeRepresenter.__init__(self, default_style=default_style, default_flow_style=default_flow_style, sort_keys=sort_keys)
-            yaml.resolver.Resolver.__init__(self)
-
-        def ignore_aliases(self, data: Any) -> bool:
-            return True
-
-    # the same quoting decisions and scalar forms as compose's dumper
-    _LibyamlDumper.yaml_implicit_resolvers = compose._Dumper.yaml_implicit_resolvers
-    _LibyamlDumper.yaml_representers = compose._Dumper.yaml_representers
-    _LibyamlDumper.yaml_multi_representers = compose._Dumper.yaml_multi_representers
-
-
-def _plain_ascii(node: Any) -> bool:
-    """Whether libyaml's emitter writes `node` as compose's dumper does (see above)."""
-    if isinstance(node, dict):
-        return all(type(key) is str and 0 < len(key) < 128 and _PRINTABLE_ASCII.match(key) and _plain_ascii(value) for key, value in node.items())
-    if isinstance(node, list):
-        return all(_plain_ascii(item) for item in node)
-    if isinstance(node, str):
-        return _PRINTABLE_ASCII.match(node) is not None
-    return node is None or type(node) in (bool, int)
-
-
-_LEAD = re.compile(r" *(?:- )*")  # indentation, then any `- ` item indicators
-
-
-def _indent_sequences(text: str) -> str:
-    """Indent by 2 every block sequence libyaml wrote at its key's column (nested ones add up)."""
-    out = []
-    opened: list[int] = []  # the dash column (in libyaml's text) of each open sequence
-    previous = ""
-    for line in text.splitlines(keepends=True):
-        body = line.lstrip(" ")
-        column = len(line) - len(body)
-        item = body.startswith("- ") or body.rstrip("\n") == "-"
-        while opened and not (column > opened[-1] or (column == opened[-1] and item)):
-            opened.pop()
-        if item and previous.rstrip("\n").endswith(":") and _LEAD.match(previous).end() == column:
-            opened.append(column)  # the value of the key on the line before
-        out.append(" " * (2 * len(opened)) + line)
-        previous = line
-    return "".join(out)
 
 
 def sync(extensions: Iterable[Extension], *, check: bool) -> list[SyncResult]:

@@ -185,3 +185,25 @@ def test_compose_v2_accepts_the_output(case):
         path = Path(folder) / "docker-compose.appgarden.yml"
         path.write_text(text)
         assert compose_cli.config_problems(path) == []
+
+
+# --- dump_yaml's libyaml fast path writes the reference emitter's bytes ---------------------------------------------
+
+_TRICKY = ["- x", "a:", "a: b", "#", "yes", "on", "0755", "1e3", "-", "", " ", "? x", "|", ">", "*a", "&a", "!t", "%x", "@x", "`x", "null", "~", "2222:22", "[a]", "{a}", "'", '"', "-;", "a #b", "x\ny", "é", "\t"]
+_text = st.text(alphabet=st.characters(min_codepoint=0x20, max_codepoint=0x7E), max_size=12) | st.sampled_from(_TRICKY)
+_scalars = _text | st.integers(-(10**6), 10**6) | st.booleans() | st.none() | st.floats(allow_nan=False, width=32)
+_documents = st.dictionaries(_text, st.recursive(_scalars, lambda inner: st.lists(inner, max_size=4) | st.dictionaries(_text, inner, max_size=4), max_leaves=30), min_size=1, max_size=5)
+
+
+@settings(max_examples=1500, deadline=None, suppress_health_check=list(HealthCheck))
+@given(_documents)
+def test_dump_yaml_through_libyaml_gives_the_reference_bytes(document):
+    assert compose.dump_yaml(document) == compose.reference_dump_yaml(document)
+
+
+@PROPERTY_SETTINGS
+@given(compose_documents())
+def test_dump_yaml_of_app_garden_documents_gives_the_reference_bytes(case):
+    document, manifest = case
+    garden = compose.to_appgarden(document, manifest, stage="dev")
+    assert compose.dump_yaml(garden) == compose.reference_dump_yaml(garden)

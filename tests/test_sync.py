@@ -343,31 +343,3 @@ def test_a_document_equal_file_in_other_formatting_is_unchanged_and_a_changed_va
     kaizen.appgarden_path.write_text(json.dumps(document, indent=1) + "\n")
     result = sync.check(kaizen)
     assert result.status is sync.Status.STALE and "-other" in result.diff
-
-
-# --- The libyaml fast path writes compose.render's bytes ---------------------------------------------
-
-from hypothesis import HealthCheck, settings  # noqa: E402
-from hypothesis import strategies as st  # noqa: E402
-
-from release.manifest import Manifest  # noqa: E402
-
-_TRICKY = ["- x", "a:", "a: b", "#", "yes", "on", "0755", "1e3", "-", "", " ", "? x", "|", ">", "*a", "&a", "!t", "%x", "@x", "`x", "null", "~", "2222:22", "[a]", "{a}", "'", '"', "-;", "a #b", "x\ny", "é", "\t"]
-_text = st.text(alphabet=st.characters(min_codepoint=0x20, max_codepoint=0x7E), max_size=12) | st.sampled_from(_TRICKY)
-_scalars = _text | st.integers(-(10**6), 10**6) | st.booleans() | st.none() | st.floats(allow_nan=False, width=32)
-_documents = st.dictionaries(_text, st.recursive(_scalars, lambda inner: st.lists(inner, max_size=4) | st.dictionaries(_text, inner, max_size=4), max_leaves=30), min_size=1, max_size=5)
-_MANIFEST = Manifest(Path("kamiwaza.json"), {"name": "x", "version": "1.0.0"})
-
-
-@settings(max_examples=1500, deadline=None, suppress_health_check=list(HealthCheck))
-@given(_documents)
-def test_rendering_through_libyaml_gives_compose_renders_bytes(document):
-    assert sync.render_document(document, _MANIFEST) == compose.render(document, _MANIFEST, sources=sync.SOURCES)
-
-
-@PROPERTY_SETTINGS
-@given(compose_documents())
-def test_rendering_app_garden_documents_gives_compose_renders_bytes(case):
-    document, manifest = case
-    garden = compose.to_appgarden(document, manifest, stage="dev")
-    assert sync.render_document(garden, manifest) == compose.render(garden, manifest, sources=sync.SOURCES)
