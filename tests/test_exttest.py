@@ -253,3 +253,24 @@ def test_a_source_edit_without_a_rebuild_is_caught_by_make_test(sample_repo: Pat
 
     code, out, err = run_cli(sample_repo, "test", *selector, "--no-build")  # fresh now: nothing to rebuild
     assert code == 0 and "rebuilding" not in out, out + err
+
+
+def test_test_all_reports_a_failed_rebuild_and_still_tests_the_others(sample_repo: Path, run_cli, unique_version, ephemeral_ports, build_lock):
+    """One extension's stale image cannot be rebuilt: it is reported failed, the others are tested."""
+    for relative in ("tools/tool-text-utils", "tools/mcp-time"):
+        unique_version(sample_repo, relative)
+    with build_lock():
+        for name in ("tool-text-utils", "mcp-time"):
+            code, out, err = run_cli(sample_repo, "build", "--type", "tool", "--name", name)
+            assert code == 0, out + err
+    server = sample_repo / "extensions/tools/tool-text-utils/server/mcp_server.py"
+    server.write_text(server.read_text() + "\n# edited after the build\n")
+    dockerfile = next((sample_repo / "extensions/tools/mcp-time").rglob("Dockerfile"))
+    dockerfile.write_text(dockerfile.read_text() + "RUN false\n")  # stale, and its rebuild fails
+
+    with build_lock():
+        code, out, err = run_cli(sample_repo, "test-all", "--type", "tool")
+    assert code == 1, out + err
+    assert "tool/mcp-time" in out and "rebuild failed" in out
+    assert "up tool/tool-text-utils" in out and "3 passed" in out, out
+    assert "up tool/mcp-time" not in out

@@ -20,7 +20,7 @@ from release import exttest, log
 from release import report as reports
 from release.commands.build import selected
 from release.config import Settings, parse_flag
-from release.errors import EXIT_BAD_INPUT, HarnessError
+from release.errors import EXIT_BAD_INPUT, EXIT_FAILED, HarnessError, Problem
 from release.extensions import Extension
 
 
@@ -70,26 +70,34 @@ def run_tests(settings: Settings, extensions: list[Extension], *, single: bool =
 
     opts = replace(exttest.options(settings.env), reports_dir=settings.root / TESTS_REPORTS)
     client = docker.engine()
-    rebuild_stale(settings, extensions, client)
+    not_rebuilt = rebuild_stale(settings, extensions, client)
+    if single and not_rebuilt:
+        raise HarnessError(problems=[problem for problems in not_rebuilt.values() for problem in problems], exit_code=EXIT_FAILED)
+    # test-all: an extension whose rebuild failed is reported failed; the others are still tested
+    testable = [extension for extension in extensions if extension.id not in not_rebuilt]
     with log.step(f"test {log.plural(len(extensions), 'extension')}: {', '.join(e.id for e in extensions)}"):
         if single and len(extensions) == 1:
             # one extension: not ready (image missing, port taken) is bad input (exit 2)
             prepared = exttest.prepare(extensions[0], settings.env, client)
             results = [exttest.run_one(prepared, env=settings.env, client=client, opts=opts)]
         else:
-            results = exttest.run_all(extensions, env=settings.env, client=client, opts=opts)
+            results = exttest.run_all(testable, env=settings.env, client=client, opts=opts) if testable else []
+            results += [exttest.RunResult(key, False, 0.0, "rebuild failed", problems[0]) for key, problems in not_rebuilt.items()]
         log.info(log.table(exttest.RESULT_HEADERS, exttest.result_rows(results)))
         write_reports(settings, extensions, results, opts)
         exttest.raise_for_failures(results)
     return 0
 
 
-def rebuild_stale(settings: Settings, extensions: list[Extension], client: Any) -> None:
-    """Rebuild every image built from older sources than those on disk (NO_BUILD=1: stop instead)."""
+def rebuild_stale(settings: Settings, extensions: list[Extension], client: Any) -> dict[str, list[Problem]]:
+    """Rebuild every image built from older sources than those on disk (NO_BUILD=1: stop instead).
+
+    Returns the extensions whose rebuild failed, with their build problems.
+    """
     stale = {extension.id: builds.stale_specs(client, extension, settings.env) for extension in extensions}
     stale = {key: specs for key, specs in stale.items() if specs}
     if not stale:
-        return
+        return {}
     specs = [spec for specs in stale.values() for spec in specs]
     if parse_flag("NO_BUILD", settings.get("NO_BUILD")):
         raise HarnessError(
@@ -101,4 +109,8 @@ def rebuild_stale(settings: Settings, extensions: list[Extension], client: Any) 
     with log.step(f"rebuild {log.plural(len(specs), 'stale image')}"):
         results = builds.build(settings.root, chosen, environ=settings.env, client=client, services={key: [s.service for s in specs] for key, specs in stale.items()})
         log.info(log.table(builds.SUMMARY_HEADERS, builds.summary_rows(results)))
-        builds.raise_for_failures(results)
+    failed: dict[str, list[Problem]] = {}
+    for result in results:
+        if not result.ok and result.problem is not None:
+            failed.setdefault(result.extension, []).append(result.problem)
+    return failed
