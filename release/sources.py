@@ -468,7 +468,8 @@ def parse_json(text: str, path: Path | str | None = None) -> Source:
         line, column = _line_col(_line_starts(text), deep)
         raise HarnessError(f"nests deeper than {limit} levels", file=path, line=line, column=column, fix=f"flatten the structure (the limit is set by {DEPTH_VARIABLE})")
     try:
-        data = json.loads(text, object_pairs_hook=_no_duplicates, parse_constant=_refuse_constant, parse_int=_int, parse_float=_float)
+        keys = _KeyWatch()
+        data = json.loads(text, object_pairs_hook=keys, parse_constant=_refuse_constant, parse_int=_int, parse_float=_float)
     except _Refused as refused:
         scan = _scan_json(text)
         problems = [
@@ -487,7 +488,7 @@ def parse_json(text: str, path: Path | str | None = None) -> Source:
     except RecursionError:  # unreachable after the depth check; kept so no input can crash
         raise HarnessError(f"nests deeper than {limit} levels", file=path, fix="flatten the structure") from None
     source = Source(source_path, data, text, _locate=lambda t: _scan_json(t).positions)
-    if "\\" in text:  # lone surrogates and control characters only arrive as escapes
+    if keys.odd or _may_hold_bad_strings(text, data):
         problems = _string_problems(data, (), path)
         if problems:
             located = [replace(p, line=(w := source.position(p.field) or (None, None))[0], column=w[1]) for p in problems]
@@ -502,6 +503,34 @@ _JSON_FIXES = {
     "-Infinity": "write a number, a string or null",
     "number": "write a number of at most 40 characters, or a string",
 }
+
+
+# What `_string_problems` can find is looked for cheaply first, so that a large file (a 9 MB
+# remote registry) is walked only when it may hold one: keys as the parser builds each object
+# (one search per object), values only where the walk checks them -- a lone surrogate arrives
+# only as a \\uD800-\\uDFFF escape, and control characters matter in identity fields only.
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
+_ODD_KEY_CHARACTER = re.compile(r"[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
+
+
+class _KeyWatch:
+    """The object hook: duplicate keys refused; notes whether any key holds an odd character."""
+
+    def __init__(self) -> None:
+        self.odd = False
+
+    def __call__(self, pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+        result = _no_duplicates(pairs)
+        if not self.odd and _ODD_KEY_CHARACTER.search("".join(result)):
+            self.odd = True
+        return result
+
+
+def _may_hold_bad_strings(text: str, data: Any) -> bool:
+    if _SURROGATE_ESCAPE.search(text):
+        return True
+    top = data if isinstance(data, dict) else {}
+    return any(isinstance(top.get(field), str) and _CONTROL.search(top[field]) for field in IDENTITY_FIELDS)
 
 
 def _string_problems(value: Any, parts: Path_, path: Path | str | None) -> list[Problem]:

@@ -236,3 +236,23 @@ def test_yaml_line_break_characters_survive_a_round_trip(text):
     from release import compose
 
     assert sources.parse_yaml(compose.dump_yaml({"v": text})).data == {"v": text}
+
+
+@pytest.mark.parametrize(
+    ("text", "field"),
+    [
+        ('{"preview_image": "a\x85b.png"}', "$.preview_image"),  # a C1 control arrives raw, not escaped
+        ('{"name": "x\\u0007"}', "$.name"),
+        ('{"a\x9f": 1}', "$"),
+        ('{"x": {"k\\n": 1}}', "$.x"),
+        ('{"d": ["\\ud800"]}', "$.d[0]"),
+    ],
+)
+def test_control_characters_and_lone_surrogates_are_refused_raw_or_escaped(text, field):
+    with pytest.raises(HarnessError) as caught:
+        sources.parse_json(text)
+    assert caught.value.problems[0].field == field
+
+
+def test_escaped_line_breaks_in_ordinary_values_are_fine():
+    assert sources.parse_json('{"compose_yml": "services:\\n  a: {}\\n", "name": "ok"}').data["name"] == "ok"
