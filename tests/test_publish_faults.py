@@ -262,7 +262,7 @@ def arm_at(point: str, proxy: FaultProxy, action: str, times: int):
 def test_an_s3_error_at_each_step(scenario, bucket, proxy, point, capsys, monkeypatch):
     result = run(scenario.root, "publish-registry", hook=arm_at(point, proxy, "503", ATTEMPTS), capsys=capsys, monkeypatch=monkeypatch)
     assert result.code == 1, result.text
-    assert f"failed the request" in result.err and f"{ATTEMPTS} attempts" in result.err and "SlowDown" in result.err
+    assert "failed the request" in result.err and f"{ATTEMPTS} attempts" in result.err and "SlowDown" in result.err
     if point == "release":  # all written and verified; only the lock DELETE failed: it says so and exits 1
         assert "the registry was written and verified, but releasing the lock" in result.err
         assert "make remove-publish-lock STAGE=dev LOCK_ID=" in result.err
