@@ -68,7 +68,7 @@ def engine_repo(pytestconfig: pytest.Config):
 # Per-extension results for build/reports/validate.json and the closing table.
 REPORT_FILE = "build/reports/validate.json"
 _RESULTS: list[reports.Result] = []
-_RULES: dict[str, list[dict]] = {}
+_RULES: dict[str, dict[str, list]] = {}  # extension id -> {"passed": [rule ids], "other": [rule records]}
 
 
 def pytest_runtest_logreport(report: pytest.TestReport) -> None:
@@ -82,7 +82,9 @@ def pytest_runtest_logreport(report: pytest.TestReport) -> None:
     _RESULTS.append(reports.Result(parsed[0], parsed[1], outcome, message))
     for name, value in report.user_properties:
         if name == RULES_PROPERTY:
-            _RULES.setdefault(parsed[0], []).extend(value)
+            rules = _RULES.setdefault(parsed[0], {"passed": [], "other": []})
+            rules["passed"] += value["passed"]
+            rules["other"] += value["other"]
 
 
 def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Config) -> None:
@@ -90,7 +92,9 @@ def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Co
         return
     summary = reports.summarize(_RESULTS)
     for extension_id, entry in summary["extensions"].items():
-        entry["rules"] = sorted(_RULES.get(extension_id, []), key=lambda r: (r["family"], r["rule"]))
+        rules = _RULES.get(extension_id, {"passed": [], "other": []})
+        entry["rules"] = sorted(rules["other"], key=lambda r: (r["family"], r["rule"]))
+        entry["passed_rules"] = sorted(rules["passed"])
     path = config.stash[_SETTINGS].root / REPORT_FILE
     reports.write_json(path, summary)
     terminalreporter.section("extensions")

@@ -110,6 +110,9 @@ def test_validate_writes_a_json_summary_and_a_table(sample_repo, run_checks):
     failed = {c["check"]: c["message"] for c in kaizen["checks"] if c["outcome"] == "failed"}
     assert "test_manifest::test_manifest" in failed and "$.version" in failed["test_manifest::test_manifest"]
     rules = {(r["family"], r["rule"]): r for r in kaizen["rules"]}
+    assert "manifest/schema" not in kaizen["passed_rules"] and "compose/host-privileges" not in kaizen["passed_rules"]
+    tool = summary["extensions"]["tool/tool-text-utils"]
+    assert tool["rules"] == [] and "manifest/schema" in tool["passed_rules"] and "platform/privileged-container-port" in tool["passed_rules"]
     schema = rules[("manifest", "schema")]
     assert schema["status"] == "failed"
     problem = schema["problems"][0]
