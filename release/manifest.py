@@ -104,14 +104,7 @@ def _problem_for(error: ValidationError, path: Path) -> Problem:
         message = str(error.cause)
     else:
         message = error.message
-    return Problem(message, file=path, field=_json_path(location), fix=_fix_for(location))
-
-
-def _json_path(location: list[Any]) -> str:
-    text = "$"
-    for part in location:
-        text += f"[{part}]" if isinstance(part, int) else f".{part}"
-    return text
+    return Problem(message, file=path, field=sources.json_path(location), fix=_fix_for(location))
 
 
 def fix_for(field: str) -> str | None:

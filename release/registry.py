@@ -143,14 +143,7 @@ def _problem_for(error: ValidationError, file: Path | str | None, base: str) -> 
         message = str(error.cause)
     else:
         message = error.message
-    return Problem(message, file=file, field=_json_path(base, location), fix=fix)
-
-
-def _json_path(base: str, location: Iterable[Any]) -> str:
-    text = base
-    for part in location:
-        text += f"[{part}]" if isinstance(part, int) else f".{part}"
-    return text
+    return Problem(message, file=file, field=safe_files.json_path(location, base), fix=fix)
 
 
 def entry_problems(entry: Any, *, stage: str | None = None, file: Path | str | None = None, base: str = "$", used: Sequence[str] | None = None) -> list[Problem]:

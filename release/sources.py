@@ -452,8 +452,9 @@ def _value_path(stack: list[tuple[str, Path_, set, list]]) -> Path_ | None:
     return (*path, slot[0])
 
 
-def json_path(parts: Iterable[Any]) -> str:
-    text = "$"
+def json_path(parts: Iterable[Any], base: str = "$") -> str:
+    """("services", 0, "x") -> "$.services[0].x": the one spelling of a JSON path in problems."""
+    text = base
     for part in parts:
         text += f"[{part}]" if isinstance(part, int) else f".{part}"
     return text
