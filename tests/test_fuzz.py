@@ -7,8 +7,7 @@ hang (each input gets 5 s, a hang detector, not a speed test), a refusal names
 the file, and a refused build writes nothing. Over 500 inputs per run.
 
 Compose's model is checked in process (release.compose_spec), so these inputs go
-through it too; the binary is switched off (KAMIWAZA_COMPOSE=none) so that nothing
-here can reach it by another path.
+through it too.
 """
 
 from __future__ import annotations
@@ -26,7 +25,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from release import cli, compose_cli, engine, manifest, sources, versions
+from release import cli, engine, manifest, sources, versions
 
 FIXTURE = Path(__file__).parent / "fixtures" / "monorepo" / "extensions" / "apps" / "kaizen"
 KAIZEN = Path("extensions/apps/kaizen")
@@ -55,16 +54,13 @@ def time_bound(seconds: float = PER_INPUT_SECONDS):
 
 @pytest.fixture(scope="module")
 def fuzz_root(tmp_path_factory):
-    """A one-extension monorepo; Compose's binary off for the module."""
+    """A one-extension monorepo, with no make variable inherited for the module."""
     root = tmp_path_factory.mktemp("fuzz") / "repo"
     shutil.copytree(FIXTURE, root / KAIZEN, ignore=shutil.ignore_patterns("__pycache__"))
     with pytest.MonkeyPatch.context() as patch:
-        patch.setenv(compose_cli.OVERRIDE_VARIABLE, "none")
         for variable in ("TYPE", "NAME", "SINCE", "STAGE", "CHECK", "DRY_RUN"):
             patch.delenv(variable, raising=False)
-        compose_cli.command.cache_clear()
         yield root
-    compose_cli.command.cache_clear()
 
 
 def _remove(path: Path) -> None:
